@@ -1,0 +1,47 @@
+# Two commands set everything up on a fresh clone: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BENCH ?=
+export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+
+.PHONY: install demo test lint typecheck pytest synth bench deploy clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tenant-analytics demo
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src lambdas glue_jobs stacks app.py
+
+pytest: $(STAMP)
+	$(BIN)/pytest -n 2 --dist loadgroup tests
+
+synth: $(STAMP)
+	$(BIN)/python app.py
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH)
+
+# Deploy with the pinned CDK CLI (the 3.x line does not read this cloud-assembly schema).
+deploy: $(STAMP)
+	npx --yes aws-cdk@2.1148.1 deploy --all --app "$(BIN)/python app.py"
+
+clean:
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

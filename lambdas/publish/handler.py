@@ -1,0 +1,30 @@
+"""Publish step: advance loaded tenants' data_version and freshness; record failed tenants in the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tenant_analytics.pipeline import runtime
+from tenant_analytics.pipeline.models import BatchState
+from tenant_analytics.pipeline.publish import publish_batch
+
+logger = Logger(service="pipeline")
+tracer = Tracer(service="pipeline")
+metrics = Metrics(namespace="TenantAnalytics", service="pipeline")
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    state = BatchState.model_validate(event)
+    result = publish_batch(state, runtime.registry(), runtime.cursors())
+    metrics.add_metric(name="TenantsLoaded", unit=MetricUnit.Count, value=len(result.loaded))
+    metrics.add_metric(name="TenantsFailed", unit=MetricUnit.Count, value=len(result.failed))
+    if result.failed:
+        logger.warning("tenants failed", extra={"failed": [f.model_dump() for f in result.failed]})
+    return result.model_dump(mode="json")

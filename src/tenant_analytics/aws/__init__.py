@@ -1,0 +1,1 @@
+"""AWS client construction: lazily created, cached, never at import time."""

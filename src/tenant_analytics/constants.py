@@ -1,0 +1,95 @@
+"""Resource names, environment-variable keys and other identifiers shared by CDK, runtime and tests.
+
+One place so that a stack, a handler and a test can never disagree on a name.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PROJECT: Final = "tenant-analytics"
+
+# --- environment-variable keys read by settings.py (and set by the CDK stacks) ---
+ENV_TENANTS_TABLE: Final = "TENANTS_TABLE"
+ENV_CURSORS_TABLE: Final = "CURSORS_TABLE"
+ENV_RAW_BUCKET: Final = "RAW_BUCKET"
+ENV_CURATED_BUCKET: Final = "CURATED_BUCKET"
+ENV_ARTIFACTS_BUCKET: Final = "ARTIFACTS_BUCKET"
+ENV_STORES: Final = "STORES"  # JSON: store id -> connection description
+ENV_CLUSTER_BUDGETS: Final = "CLUSTER_BUDGETS"  # JSON: placement budgets
+ENV_TRANSFORM_JOB: Final = "TRANSFORM_JOB_NAME"
+ENV_HOME: Final = "TENANT_ANALYTICS_HOME"
+ENV_DATABASE_URL: Final = "DATABASE_URL"
+ENV_SOURCE_TIMEOUT: Final = "SOURCE_TIMEOUT_SECONDS"
+ENV_AUTH_ISSUER: Final = "AUTH_ISSUER"
+ENV_AUTH_AUDIENCE: Final = "AUTH_AUDIENCE"
+ENV_AUTH_JWKS_URL: Final = "AUTH_JWKS_URL"
+ENV_AUTH_JWKS: Final = "AUTH_JWKS"  # inline JWKS, local development only
+
+# --- default resource names (prefixed per deployment stage by the stacks) ---
+TENANTS_TABLE: Final = "tenant-analytics-tenants"
+CURSORS_TABLE: Final = "tenant-analytics-cursors"
+IDEMPOTENCY_TABLE: Final = "tenant-analytics-idempotency"
+CACHE_TABLE: Final = "tenant-analytics-query-cache"
+RAW_BUCKET: Final = "tenant-analytics-raw"
+CURATED_BUCKET: Final = "tenant-analytics-curated"
+ARTIFACTS_BUCKET: Final = "tenant-analytics-artifacts"
+CHANGE_STREAM: Final = "tenant-analytics-changes"
+TRANSFORM_JOB: Final = "tenant-analytics-transform"
+HOURLY_STATE_MACHINE: Final = "tenant-analytics-hourly"
+
+# --- Lambda functions: logical name -> handler (module path inside the Lambda asset) ---
+LAMBDA_HANDLERS: Final[dict[str, str]] = {
+    "plan": "lambdas.plan.handler.lambda_handler",
+    "export": "lambdas.export.handler.lambda_handler",
+    "load": "lambdas.load.handler.lambda_handler",
+    "publish": "lambdas.publish.handler.lambda_handler",
+    "query": "lambdas.query.handler.lambda_handler",
+    "authorizer": "lambdas.authorizer.handler.lambda_handler",
+    "aggregator": "lambdas.aggregator.handler.lambda_handler",
+}
+
+
+def function_name(logical: str) -> str:
+    """Return the deployed name of a Lambda function from its logical name."""
+    return f"{PROJECT}-{logical}"
+
+
+# --- data layout in S3 ---
+RAW_TICKETS_PREFIX: Final = "raw/support/tickets"
+MANIFESTS_PREFIX: Final = "manifests"
+CURATED_TICKETS_PREFIX: Final = "curated/support/tickets"
+GLUE_SCRIPTS_PREFIX: Final = "glue-scripts"
+
+# --- state machine (hourly pipeline) ASL placeholders, filled by CDK and by the local runner ---
+ASL_HOURLY: Final = "hourly_pipeline.asl.json"
+
+# --- infrastructure names ---
+# Env-var keys set by the CDK stacks beyond the ones settings.py reads today.
+ENV_IDEMPOTENCY_TABLE: Final = "IDEMPOTENCY_TABLE"
+ENV_CACHE_TABLE: Final = "QUERY_CACHE_TABLE"
+ENV_JWT_SECRET_ARN: Final = "JWT_SECRET_ARN"  # Secrets Manager secret holding the API's token signing key
+# Table keys (the stacks create the tables with these attributes).
+TENANTS_TABLE_KEY: Final = "tenant_id"
+CURSORS_TABLE_KEY: Final = "tenant_id"
+CURSORS_TABLE_SORT_KEY: Final = "stream"
+IDEMPOTENCY_TABLE_KEY: Final = "id"  # Powertools idempotency layout
+IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"
+CACHE_TABLE_KEY: Final = "cache_key"
+CACHE_TTL_ATTRIBUTE: Final = "expires_at"
+# Analytics stores as named in the STORES env var.
+AURORA_STORE_ID: Final = "aurora-1"
+REDSHIFT_STORE_ID: Final = "redshift-1"
+ANALYTICS_DATABASE: Final = "analytics"
+REDSHIFT_NAMESPACE: Final = "tenant-analytics-prod"
+REDSHIFT_WORKGROUP: Final = "tenant-analytics-prod"
+ANALYST_NAMESPACE: Final = "tenant-analytics-analysts"
+ANALYST_WORKGROUP: Final = "tenant-analytics-analysts"
+EMR_APPLICATION: Final = "tenant-analytics-spark"
+# Custom CloudWatch metrics published by the pipeline.
+METRICS_NAMESPACE: Final = "TenantAnalytics"
+FRESHNESS_METRIC: Final = "FreshnessLagSeconds"
+# S3 prefixes written by Firehose (change stream copy) and the Glue driver.
+RAW_CDC_PREFIX: Final = "raw/cdc/"
+RAW_CDC_ERRORS_PREFIX: Final = "raw/cdc-errors/"
+GLUE_TEMP_PREFIX: Final = "glue-temp/"

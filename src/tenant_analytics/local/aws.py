@@ -1,0 +1,392 @@
+"""Local AWS: moto with the real state machine executed, Lambda invokes dispatched to the real handlers,
+and Glue job runs executed by local Spark with the same script and arguments.
+
+Only this module knows that the AWS APIs are local. Because moto keeps its state in memory, the registry,
+cursors and buckets are saved under the local home when the context ends and restored when it starts, so
+separate CLI calls share one platform.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import boto3
+
+from tenant_analytics import constants as c
+from tenant_analytics.aws import clients
+from tenant_analytics.settings import get_settings
+from tenant_analytics.transforms.manifest import TransformManifest
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+ASL_DIR = Path(__file__).resolve().parents[3] / "state_machines"
+_invoke_lock = threading.Lock()
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalLambdaContext:
+    """The attributes of a Lambda context object that handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int = 1024
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+    deadline: float = field(default_factory=lambda: time.monotonic() + 900)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def invoke_handler(handler_path: str, function_name: str, event: Any) -> tuple[str, bool]:
+    """Call the real handler; return (payload JSON, errored) the way Lambda reports a function error."""
+    module_name, attr = handler_path.rsplit(".", 1)
+    handler = getattr(importlib.import_module(module_name), attr)
+    try:
+        result = handler(event, LocalLambdaContext(function_name=function_name))
+    except Exception as exc:  # reported as a function error, exactly as Lambda does
+        payload = {
+            "errorMessage": getattr(exc, "message", None) or str(exc),
+            "errorType": type(exc).__name__,
+            "stackTrace": traceback.format_exception(exc)[-5:],
+        }
+        return json.dumps(payload), True
+    return json.dumps(result, default=str), False
+
+
+def _local_invoke(
+    self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+) -> bytes:
+    """Replacement of moto's docker-less Lambda invoke: run the handler named by the function's Handler."""
+    fn = self.get_function(function_name, qualifier)
+    payload = json.loads(body) if body else {}
+    with _invoke_lock:  # handlers share cached clients and stores; one invoke at a time, like one container
+        result, errored = invoke_handler(fn.handler, fn.function_name, payload)
+    if errored:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    return result.encode()
+
+
+def _file_uri(path: Path) -> str:
+    # Spark takes paths verbatim: Path.as_uri() would percent-encode the '=' of partition folders.
+    return "file://" + str(path.resolve())
+
+
+def _s3_split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+class LocalSparkJobRunner:
+    """Runs a Glue job run's script with local Spark: S3 inputs are staged to disk and outputs uploaded back."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
+
+    def run(self, script_location: str, arguments: dict[str, str]) -> None:
+        """Run the job script; raise on failure (the caller marks the job run FAILED with the message)."""
+        from tenant_analytics.local.spark import local_spark
+
+        s3 = boto3.client("s3", region_name=REGION)
+        run_dir = Path(tempfile.mkdtemp(prefix="jobrun-", dir=self.work_dir))
+        try:
+            local_args = dict(arguments)
+            manifest_uri = arguments["--manifest"]
+            local_args["--manifest"] = self._stage_manifest(s3, manifest_uri, run_dir)
+            out_dir = run_dir / "output"
+            local_args["--output"] = _file_uri(out_dir)
+            module = importlib.import_module(f"glue_jobs.{Path(script_location).stem}")
+            argv = [script_location] + [x for kv in local_args.items() for x in kv]
+            local_spark()
+            module.main(argv)
+            bucket, prefix = _s3_split(arguments["--output"])
+            for path in sorted(out_dir.rglob("*")):
+                if path.is_file() and not path.name.startswith((".", "_")):
+                    key = prefix.rstrip("/") + "/" + path.relative_to(out_dir).as_posix()
+                    s3.upload_file(str(path), bucket, key)
+        finally:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+    def _stage_manifest(self, s3: Any, manifest_uri: str, run_dir: Path) -> str:
+        bucket, key = _s3_split(manifest_uri)
+        manifest = TransformManifest.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
+        staged = run_dir / "s3"
+
+        def local_path(uri: str) -> Path:
+            b, k = _s3_split(uri)
+            return staged / b / k
+
+        tenants: dict[str, list[str]] = {}
+        for tenant_id, uris in manifest.tenants.items():
+            tenants[tenant_id] = []
+            for uri in uris:
+                target = local_path(uri)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                b, k = _s3_split(uri)
+                s3.download_file(b, k, str(target))
+                tenants[tenant_id].append(_file_uri(target))
+        root = local_path(manifest.raw_root)
+        root.mkdir(parents=True, exist_ok=True)
+        local = TransformManifest(raw_root=_file_uri(root) + "/", hour=manifest.hour, tenants=tenants)
+        path = run_dir / "manifest.json"
+        path.write_text(local.to_json())
+        return _file_uri(path)
+
+
+@dataclass
+class LocalAws:
+    """An active local AWS account with the platform's resources; see ``local_aws``."""
+
+    home: Path
+    sfn: Any
+    state_machine_arn: str
+    spark_runs: LocalSparkJobRunner
+
+    def run_state_machine(self, name: str, payload: dict[str, Any], timeout_s: float = 600) -> dict[str, Any]:
+        """Start an execution, wait for it (bounded) and return describe_execution's answer."""
+        arn = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
+        )["executionArn"]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            desc: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)
+            if desc["status"] != "RUNNING":
+                return desc
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {name} still RUNNING after {timeout_s:.0f} s")
+            time.sleep(0.05)
+
+
+def _fill_asl(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("${" + key + "}", value)
+    if "${" in text:
+        start = text.index("${")
+        raise ValueError(f"state machine definition has an unfilled placeholder near {text[start:start + 40]!r}")
+    return text
+
+
+def _zip_stub() -> bytes:
+    # moto requires a code package; the handler it names is imported from the project instead.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("README.txt", "code is dispatched to the project's lambdas package")
+    return buf.getvalue()
+
+
+def _create_resources(home: Path) -> tuple[Any, str]:
+    settings = get_settings()
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName=settings.tenants_table,
+        KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "tenant_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.create_table(
+        TableName=settings.cursors_table,
+        KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}, {"AttributeName": "stream", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "tenant_id", "AttributeType": "S"},
+            {"AttributeName": "stream", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    s3 = boto3.client("s3", region_name=REGION)
+    for bucket in (settings.raw_bucket, settings.curated_bucket, settings.artifacts_bucket):
+        s3.create_bucket(Bucket=bucket)
+    role_arn = boto3.client("iam", region_name=REGION).create_role(
+        RoleName="local-role",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    glue = boto3.client("glue", region_name=REGION)
+    glue.create_job(
+        Name=settings.transform_job_name,
+        Role=role_arn,
+        Command={
+            "Name": "glueetl",
+            "ScriptLocation": f"s3://{settings.artifacts_bucket}/{c.GLUE_SCRIPTS_PREFIX}/transform_tickets.py",
+            "PythonVersion": "3",
+        },
+        GlueVersion="5.0",
+        ExecutionProperty={"MaxConcurrentRuns": 100},
+    )
+    lam = boto3.client("lambda", region_name=REGION)
+    arns: dict[str, str] = {}
+    for logical, handler in c.LAMBDA_HANDLERS.items():
+        arns[logical] = lam.create_function(
+            FunctionName=c.function_name(logical),
+            Runtime="python3.11",
+            Role=role_arn,
+            Handler=handler,
+            Code={"ZipFile": _zip_stub()},
+            Timeout=900,
+        )["FunctionArn"]
+    definition = _fill_asl(
+        (ASL_DIR / c.ASL_HOURLY).read_text(),
+        {
+            "PlanFunctionArn": arns["plan"],
+            "ExportFunctionArn": arns["export"],
+            "LoadFunctionArn": arns["load"],
+            "PublishFunctionArn": arns["publish"],
+            "TransformJobName": settings.transform_job_name,
+        },
+    )
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.create_state_machine(name=c.HOURLY_STATE_MACHINE, definition=definition, roleArn=role_arn)[
+        "stateMachineArn"
+    ]
+    return sfn, arn
+
+
+def _job_run_patches(runner: LocalSparkJobRunner) -> list[Any]:
+    from moto.glue.models import FakeJob, FakeJobRun
+
+    original_start = FakeJob.start_job_run
+    original_as_dict = FakeJobRun.as_dict
+
+    def start_job_run(self: Any, **kwargs: Any) -> str:
+        run_id: str = original_start(self, **kwargs)
+        job_run = next(r for r in self.job_runs if r.job_run_id == run_id)
+        try:
+            runner.run(self.command["ScriptLocation"], dict(job_run.arguments or {}))
+        except Exception as exc:  # the job run fails, as on Glue; the state machine sees FAILED
+            _log.warning("local Spark job run %s failed", run_id, exc_info=True)
+            job_run.status = "FAILED"
+            job_run.local_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:500]}"
+        else:
+            job_run.status = "SUCCEEDED"
+        return run_id
+
+    def as_dict(self: Any) -> dict[str, Any]:
+        body: dict[str, Any] = original_as_dict(self)
+        if getattr(self, "local_error", None):
+            body["ErrorMessage"] = self.local_error
+        return body
+
+    return [mock.patch.object(FakeJob, "start_job_run", start_job_run), mock.patch.object(FakeJobRun, "as_dict", as_dict)]
+
+
+class StateSnapshot:
+    """Saves and restores the moto account's tables and buckets under the local home."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def restore(self) -> None:
+        settings = get_settings()
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        for table in (settings.tenants_table, settings.cursors_table):
+            path = self.root / "dynamodb" / f"{table}.json"
+            if path.exists():
+                for item in json.loads(path.read_text()):
+                    ddb.put_item(TableName=table, Item=item)
+        s3 = boto3.client("s3", region_name=REGION)
+        s3_root = self.root / "s3"
+        for bucket in (settings.raw_bucket, settings.curated_bucket, settings.artifacts_bucket):
+            base = s3_root / bucket
+            if base.exists():
+                for path in base.rglob("*"):
+                    if path.is_file():
+                        s3.upload_file(str(path), bucket, path.relative_to(base).as_posix())
+
+    def save(self) -> None:
+        settings = get_settings()
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        (self.root / "dynamodb").mkdir(parents=True, exist_ok=True)
+        for table in (settings.tenants_table, settings.cursors_table):
+            items: list[dict[str, Any]] = []
+            for page in ddb.get_paginator("scan").paginate(TableName=table):
+                items.extend(page["Items"])
+            tmp = self.root / "dynamodb" / f"{table}.json.tmp"
+            tmp.write_text(json.dumps(items))
+            tmp.replace(self.root / "dynamodb" / f"{table}.json")
+        s3 = boto3.client("s3", region_name=REGION)
+        for bucket in (settings.raw_bucket, settings.curated_bucket, settings.artifacts_bucket):
+            base = self.root / "s3" / bucket
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for obj in page.get("Contents", []):
+                    target = base / obj["Key"]
+                    if not target.exists() or target.stat().st_size != obj["Size"]:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        s3.download_file(bucket, obj["Key"], str(target))
+
+
+def local_environment(home: Path, store_dsns: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """Environment of the local account: fake credentials, region, and the stores' DSNs."""
+    stores = {
+        store_id: {"engine": "postgres", "tier": tier, "dsn": dsn} for store_id, (tier, dsn) in store_dsns.items()
+    }
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "TenantAnalytics",
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        c.ENV_STORES: json.dumps(stores),
+        c.ENV_CLUSTER_BUDGETS: json.dumps({"poll_seconds": 0}),
+    }
+
+
+@contextmanager
+def local_aws(home: Path, store_dsns: dict[str, tuple[str, str]], *, persist: bool = True) -> Iterator[LocalAws]:
+    """Start the local account (moto), create the platform's resources, restore saved state, and yield it.
+
+    ``store_dsns`` maps store id -> (tier, PostgreSQL URL). With ``persist`` the state is saved on exit.
+    """
+    from moto import mock_aws
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    from tenant_analytics.stores.factory import close_all
+
+    home.mkdir(parents=True, exist_ok=True)
+    work = home / "work"
+    work.mkdir(exist_ok=True)
+    runner = LocalSparkJobRunner(work)
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, local_environment(home, store_dsns)))
+        get_settings.cache_clear()
+        stack.callback(get_settings.cache_clear)
+        clients.reset()
+        stack.callback(clients.reset)
+        stack.callback(close_all)
+        stack.enter_context(
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        )
+        stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", _local_invoke))
+        for patch in _job_run_patches(runner):
+            stack.enter_context(patch)
+        # moto's execution engine logs every state at INFO; keep the console for the platform's own output
+        logging.getLogger("moto").setLevel(logging.ERROR)
+        sfn, arn = _create_resources(home)
+        snapshot = StateSnapshot(home / "aws")
+        snapshot.restore()
+        yield LocalAws(home=home, sfn=sfn, state_machine_arn=arn, spark_runs=runner)
+        if persist:
+            snapshot.save()

@@ -1,0 +1,57 @@
+"""Embedded PostgreSQL: $DATABASE_URL when set, else a pgserver instance under the local home.
+
+Each store gets a database of its own, so the Aurora tier and the Redshift stand-in never share tables.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+_lock = threading.Lock()
+_servers: dict[Path, Any] = {}
+
+
+def admin_url(home: Path, database_url: str | None) -> str:
+    """Return a superuser URL of the server: ``database_url`` if given, else the embedded server's."""
+    if database_url:
+        return database_url
+    import pgserver  # only needed for the embedded server
+
+    pgdata = home / "pgdata"
+    with _lock:
+        server = _servers.get(pgdata)
+        if server is None:
+            pgdata.mkdir(parents=True, exist_ok=True)
+            server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            _servers[pgdata] = server
+    return str(server.get_uri("postgres"))
+
+
+def with_database(url: str, database: str) -> str:
+    """Return ``url`` pointing at another database of the same server."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def ensure_database(admin: str, database: str) -> str:
+    """Create ``database`` if missing; return its URL."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # created concurrently by another process
+    return with_database(admin, database)
+
+
+def drop_database(admin: str, database: str) -> None:
+    """Drop ``database`` (tests' clean-up), closing other sessions first."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))

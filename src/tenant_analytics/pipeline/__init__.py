@@ -1,0 +1,1 @@
+"""The hourly pipeline's steps: plan, export, load, publish. Each is called by a thin Lambda handler."""

@@ -1,0 +1,103 @@
+"""Pydantic models of the hourly state machine's payloads: what each step receives and returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Batch(BaseModel):
+    """Tenants processed together by one Spark run."""
+
+    batch_id: str
+    tenants: list[str] = Field(min_length=1)
+    engine: Literal["glue", "emr"] = "glue"
+    rows: int = 0
+
+
+class PlanRequest(BaseModel):
+    """The Plan step's payload: the execution input as the user gave it, plus execution context."""
+
+    input: dict[str, object] = Field(default_factory=dict)
+    execution_name: str
+    execution_start: datetime
+
+
+class PlanResult(BaseModel):
+    hour: datetime
+    run_id: str
+    max_concurrency: int
+    poll_seconds: int
+    batches: list[Batch]
+
+
+class TenantExport(BaseModel):
+    tenant_id: str
+    pages: int = Field(description="pages landed by this run")
+    records: int = Field(description="records landed by this run")
+    pending_pages: int = Field(description="landed pages not yet loaded, including earlier runs'")
+    last_seq: int = Field(description="the highest landed page number to load")
+
+
+class TenantFailure(BaseModel):
+    tenant_id: str
+    step: Literal["export", "transform", "load", "publish"]
+    error: str
+
+
+class ExportResult(BaseModel):
+    exported: list[TenantExport] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    failures: list[TenantFailure] = Field(default_factory=list)
+    manifest_uri: str | None = None
+    output_uri: str | None = None
+
+
+class TenantLoad(BaseModel):
+    tenant_id: str
+    rows_merged: int
+    inserted: int
+    updated: int
+    size_rows: int
+    last_seq: int
+
+
+class LoadResult(BaseModel):
+    loaded: list[TenantLoad] = Field(default_factory=list)
+    failures: list[TenantFailure] = Field(default_factory=list)
+
+
+class StepOutputs(BaseModel):
+    export: ExportResult
+
+
+class StateError(BaseModel):
+    """A caught error as Step Functions puts it into the state (``Error``/``Cause``)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    error: str = Field(alias="Error")
+    cause: str | None = Field(default=None, alias="Cause")
+
+
+class BatchState(BaseModel):
+    """The state of one Map iteration, as it grows through export, transform and load."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    batch: Batch
+    hour: datetime
+    run_id: str
+    poll_seconds: int = 0
+    step: StepOutputs | None = None
+    load: LoadResult | None = None
+    error: StateError | None = None
+
+
+class PublishResult(BaseModel):
+    batch_id: str
+    loaded: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    failed: list[TenantFailure] = Field(default_factory=list)

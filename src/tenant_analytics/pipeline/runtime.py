@@ -1,0 +1,52 @@
+"""Builds the pipeline's collaborators from Settings and cached AWS clients (one place, for every handler)."""
+
+from __future__ import annotations
+
+from tenant_analytics.aws import clients
+from tenant_analytics.settings import Settings, get_settings
+from tenant_analytics.sources.client import CursorExportClient
+from tenant_analytics.stores.base import AnalyticsStore
+from tenant_analytics.stores.factory import open_store
+from tenant_analytics.tenants.models import Tenant
+from tenant_analytics.tenants.registry import TenantRegistry
+
+from .cursors import CursorStore
+from .export import Exporter, PageSource
+from .load import StoreOpener
+
+
+def registry(settings: Settings | None = None) -> TenantRegistry:
+    s = settings or get_settings()
+    return TenantRegistry(clients.resource("dynamodb"), s.tenants_table, s.stores, s.budgets)
+
+
+def cursors(settings: Settings | None = None) -> CursorStore:
+    s = settings or get_settings()
+    return CursorStore(clients.resource("dynamodb"), s.cursors_table)
+
+
+def exporter(settings: Settings | None = None) -> Exporter:
+    s = settings or get_settings()
+
+    def source_for(tenant: Tenant) -> PageSource:
+        return CursorExportClient(tenant.source_url, timeout=s.source_timeout_seconds)
+
+    return Exporter(
+        s3=clients.client("s3"),
+        registry=registry(s),
+        cursors=cursors(s),
+        sources=source_for,
+        raw_bucket=s.raw_bucket,
+        curated_bucket=s.curated_bucket,
+        artifacts_bucket=s.artifacts_bucket,
+    )
+
+
+def store_opener(settings: Settings | None = None) -> StoreOpener:
+    s = settings or get_settings()
+
+    def open_for(store_id: str) -> AnalyticsStore:
+        return open_store(store_id, s)
+
+    return open_for
+

@@ -1,0 +1,103 @@
+"""The query contract of DESIGN.md section 7: one JSON shape for the HTTP API, the CLI and tests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tenant_analytics.errors import InvalidQuery
+
+Granularity = Literal["10s", "minute", "hour", "day", "week", "month"]
+Operator = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "is_null"]
+Scalar = str | int | float | bool
+MAX_LIMIT = 10_000
+
+
+class TimeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    dimension: str
+    granularity: Granularity | None = None
+    from_: datetime | None = Field(default=None, alias="from")
+    to: datetime | None = None
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must carry a time zone, e.g. 2026-01-01T00:00:00Z")
+        return value
+
+
+class Filter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dimension: str
+    op: Operator
+    values: list[Scalar] = Field(default_factory=list)
+
+
+class Order(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: str
+    desc: bool = False
+
+
+class Query(BaseModel):
+    """A semantic query. The tenant is never part of it: it comes from the credential."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str
+    measures: list[str] = Field(min_length=1)
+    dimensions: list[str] = Field(default_factory=list)
+    time: TimeSpec | None = None
+    filters: list[Filter] = Field(default_factory=list)
+    order: list[Order] = Field(default_factory=list)
+    limit: int = Field(default=1000, ge=1, le=MAX_LIMIT)
+
+    def normalized(self) -> str:
+        """Canonical JSON of the query (the cache key's query part)."""
+        return self.model_dump_json(by_alias=True, exclude_defaults=False)
+
+
+class Freshness(BaseModel):
+    loaded_through: datetime | None
+    lag_seconds: int | None
+
+
+class Answer(BaseModel):
+    columns: list[str]
+    rows: list[list[Any]]
+    answered_by: str
+    data_version: int
+    freshness: Freshness
+    cache: Literal["hit", "miss"]
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path.replace("from_", "from")
+
+
+def parse_query(document: Any) -> Query:
+    """Validate a query document; raise InvalidQuery naming the first bad field and what is allowed."""
+    if not isinstance(document, dict):
+        raise InvalidQuery("the query must be a JSON object", field="")
+    try:
+        return Query.model_validate(document)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = _field_path(tuple(err["loc"]))
+        if err["type"] == "extra_forbidden":
+            message = f"unknown field '{field}'"
+        elif err["type"] == "literal_error":
+            message = f"'{field}' {err['msg'].lower()}, got {err.get('input')!r}"
+        else:
+            message = f"'{field}': {err['msg']}"
+        raise InvalidQuery(message, field=field) from exc

@@ -1,0 +1,33 @@
+"""Builds the query path's collaborators once per process (the cache lives as long as the container)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+from tenant_analytics.pipeline import runtime as pipeline_runtime
+from tenant_analytics.query.auth import TokenVerifier
+from tenant_analytics.query.service import QueryService
+from tenant_analytics.settings import get_settings
+
+
+@cache
+def query_service() -> QueryService:
+    settings = get_settings()
+    return QueryService(pipeline_runtime.registry(settings), pipeline_runtime.store_opener(settings))
+
+
+@cache
+def token_verifier() -> TokenVerifier:
+    s = get_settings()
+    if s.auth_jwks:
+        return TokenVerifier(issuer=s.auth_issuer, audience=s.auth_audience, jwks=json.loads(s.auth_jwks))
+    if s.auth_jwks_url:
+        return TokenVerifier(issuer=s.auth_issuer, audience=s.auth_audience, jwks_url=s.auth_jwks_url)
+    raise RuntimeError("no JWKS configured: set AUTH_JWKS_URL (or AUTH_JWKS for local development)")
+
+
+def reset() -> None:
+    """Forget the built service and verifier (after settings change)."""
+    query_service.cache_clear()
+    token_verifier.cache_clear()

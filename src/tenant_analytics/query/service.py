@@ -1,0 +1,65 @@
+"""QueryService: tenant -> store -> plan -> rows -> answer, with the data-version cache in front."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from tenant_analytics.errors import InvalidQuery
+from tenant_analytics.query.cache import AnswerCache, cache_key
+from tenant_analytics.query.contract import Answer, Freshness, Query
+from tenant_analytics.query.planner import format_cell, plan_query
+from tenant_analytics.stores.base import AnalyticsStore
+from tenant_analytics.tenants.registry import TenantRegistry
+
+
+class QueryService:
+    """Answers semantic queries for one tenant at a time, from the store the tenant lives in."""
+
+    def __init__(
+        self,
+        registry: TenantRegistry,
+        open_store: Callable[[str], AnalyticsStore],
+        cache: AnswerCache | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._registry = registry
+        self._open_store = open_store
+        self._cache = cache or AnswerCache()
+        self._clock = clock
+
+    def answer(self, tenant_id: str, query: Query) -> Answer:
+        """Answer ``query`` for ``tenant_id`` (from the credential, never from the query)."""
+        tenant = self._registry.get(tenant_id)
+        key = cache_key(tenant_id, query.normalized(), tenant.data_version)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached.model_copy(update={"cache": "hit", "freshness": self._freshness(tenant.loaded_through)})
+        plan = plan_query(query, tenant_id)
+        _, rows = self._open_store(tenant.store).query(tenant_id, plan.sql, plan.params)
+        if len(rows) > query.limit:
+            raise InvalidQuery(
+                f"the answer has more than {query.limit} rows; narrow the query or raise 'limit' (at most 10000)",
+                field="limit",
+            )
+        time_index = 0 if plan.time_granularity else -1
+        cells: list[list[Any]] = [
+            [format_cell(v, plan.time_granularity, i == time_index) for i, v in enumerate(row)] for row in rows
+        ]
+        answer = Answer(
+            columns=plan.columns,
+            rows=cells,
+            answered_by=plan.answered_by,
+            data_version=tenant.data_version,
+            freshness=self._freshness(tenant.loaded_through),
+            cache="miss",
+        )
+        self._cache.put(key, answer)
+        return answer
+
+    def _freshness(self, loaded_through: datetime | None) -> Freshness:
+        if loaded_through is None:
+            return Freshness(loaded_through=None, lag_seconds=None)
+        lag = int((self._clock() - loaded_through).total_seconds())
+        return Freshness(loaded_through=loaded_through, lag_seconds=max(lag, 0))

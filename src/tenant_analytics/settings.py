@@ -1,0 +1,118 @@
+"""Settings: the only module that reads ``os.environ``. Validated once, at cold start."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from tenant_analytics import constants as c
+from tenant_analytics.errors import InvalidInput
+
+
+class StoreConfig(BaseModel):
+    """How to reach one analytics store (an Aurora cluster or a Redshift workgroup)."""
+
+    engine: Literal["postgres", "redshift"]
+    tier: Literal["aurora", "redshift"]
+    dsn: str | None = Field(default=None, description="libpq URL; local stores and tests")
+    host: str | None = None
+    port: int = 5432
+    database: str = "analytics"
+    secret_arn: str | None = Field(default=None, description="Secrets Manager secret with username/password")
+    workgroup_name: str | None = Field(default=None, description="Redshift Serverless workgroup (Data API)")
+
+
+class PlacementBudgets(BaseModel):
+    """Capacity model for tenant placement."""
+
+    tenants_per_cluster: int = Field(default=600, gt=0)
+    rows_per_cluster: int = Field(default=2_000_000_000, gt=0)
+    redshift_threshold_rows: int = Field(default=50_000_000, gt=0)
+    batch_capacity_rows: int = Field(default=5_000_000, gt=0)
+    max_concurrency: int = Field(default=10, gt=0)
+    poll_seconds: int = Field(default=30, ge=0)
+
+
+class Settings(BaseModel):
+    """Runtime settings of every Lambda, the Glue driver and the CLI."""
+
+    tenants_table: str = c.TENANTS_TABLE
+    cursors_table: str = c.CURSORS_TABLE
+    raw_bucket: str = c.RAW_BUCKET
+    curated_bucket: str = c.CURATED_BUCKET
+    artifacts_bucket: str = c.ARTIFACTS_BUCKET
+    transform_job_name: str = c.TRANSFORM_JOB
+    stores: dict[str, StoreConfig] = Field(default_factory=dict)
+    budgets: PlacementBudgets = Field(default_factory=PlacementBudgets)
+    source_timeout_seconds: float = Field(default=10.0, gt=0)
+    auth_issuer: str = "https://auth.tenant-analytics.local/"
+    auth_audience: str = "tenant-analytics-api"
+    auth_jwks_url: str | None = None
+    auth_jwks: str | None = Field(default=None, description="inline JWKS JSON (local development key)")
+
+
+def _env_json(key: str) -> str | None:
+    value = os.environ.get(key)
+    return value if value else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read and validate the environment once; raise InvalidInput naming the bad variable."""
+    raw: dict[str, object] = {}
+    simple = {
+        c.ENV_TENANTS_TABLE: "tenants_table",
+        c.ENV_CURSORS_TABLE: "cursors_table",
+        c.ENV_RAW_BUCKET: "raw_bucket",
+        c.ENV_CURATED_BUCKET: "curated_bucket",
+        c.ENV_ARTIFACTS_BUCKET: "artifacts_bucket",
+        c.ENV_TRANSFORM_JOB: "transform_job_name",
+        c.ENV_SOURCE_TIMEOUT: "source_timeout_seconds",
+        c.ENV_AUTH_ISSUER: "auth_issuer",
+        c.ENV_AUTH_AUDIENCE: "auth_audience",
+        c.ENV_AUTH_JWKS_URL: "auth_jwks_url",
+        c.ENV_AUTH_JWKS: "auth_jwks",
+    }
+    for key, field in simple.items():
+        if os.environ.get(key):
+            raw[field] = os.environ[key]
+    for key, field in ((c.ENV_STORES, "stores"), (c.ENV_CLUSTER_BUDGETS, "budgets")):
+        value = _env_json(key)
+        if value is not None:
+            raw[field] = value
+    try:
+        return Settings.model_validate_json(_to_json(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(f"environment setting '{where}' is invalid: {first['msg']}", field=where) from exc
+
+
+def _to_json(raw: dict[str, object]) -> str:
+    import json
+
+    # JSON-valued variables are embedded as parsed JSON so pydantic sees one document.
+    doc: dict[str, object] = {}
+    for key, value in raw.items():
+        if key in ("stores", "budgets") and isinstance(value, str):
+            try:
+                doc[key] = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"environment setting '{key}' is not valid JSON: {exc.msg}", field=key) from exc
+        else:
+            doc[key] = value
+    return json.dumps(doc)
+
+
+def home_dir() -> Path:
+    """Folder of the CLI's local state: $TENANT_ANALYTICS_HOME, else ./.local."""
+    return Path(os.environ.get(c.ENV_HOME) or ".local").resolve()
+
+
+def database_url() -> str | None:
+    """An external PostgreSQL to use instead of the embedded one, if set."""
+    return os.environ.get(c.ENV_DATABASE_URL) or None

@@ -1,0 +1,1 @@
+"""Analytics stores (Aurora PostgreSQL, Redshift, local PostgreSQL) behind one protocol."""

@@ -1,0 +1,1 @@
+"""Tenant registry, placement and capacity model."""

@@ -1,0 +1,52 @@
+"""The tenant record kept in the registry."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field
+
+TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
+
+
+def _check_tenant_id(value: str) -> str:
+    if not TENANT_ID_PATTERN.match(value):
+        raise ValueError(
+            f"tenant id '{value}' is not allowed: use 2-63 characters of a-z, 0-9, '-' or '_', starting with a letter or digit"
+        )
+    return value
+
+
+TenantId = Annotated[str, AfterValidator(_check_tenant_id)]
+
+
+class Tier(StrEnum):
+    AURORA = "aurora"
+    REDSHIFT = "redshift"
+
+
+class TenantStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    MIGRATING = "migrating"
+    FAILED = "failed"
+
+
+class Tenant(BaseModel):
+    """One tenant: where its data lives, where it comes from, how fresh it is."""
+
+    tenant_id: TenantId
+    tier: Tier
+    store: str = Field(description="store id, a key of Settings.stores")
+    status: TenantStatus = TenantStatus.ACTIVE
+    source_url: str
+    size_rows: int = Field(default=0, ge=0)
+    data_version: int = Field(default=0, ge=0)
+    since: datetime | None = Field(default=None, description="first export starts here instead of the beginning")
+    loaded_through: datetime | None = None
+    last_error: str | None = None
+    created_at: datetime
+    updated_at: datetime
