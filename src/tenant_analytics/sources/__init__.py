@@ -1,0 +1,1 @@
+"""Incremental-export clients of tenant source APIs, synthetic source data and a local fake source server."""

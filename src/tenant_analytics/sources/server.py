@@ -30,7 +30,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final, Literal, get_args
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from tenant_analytics.sources.client import EXPORT_PATH, MIN_START_TIME_AGE_S
 from tenant_analytics.sources.synthetic import TicketVersion
@@ -101,7 +101,7 @@ class _TenantTickets:
         """Return the sort keys and JSON of each ticket's latest version with ``updated_at <= now_s``, in order."""
         with self._lock:
             if self._cached_at != now_s:
-                count = bisect.bisect_left(self._times, now_s)
+                count = bisect.bisect_right(self._times, now_s)
                 latest: dict[int, tuple[int, Mapping[str, Any]]] = {}
                 for updated_s, version in zip(self._times[:count], self._versions[:count], strict=True):
                     latest[version.ticket_id] = (updated_s, version.ticket)
@@ -251,6 +251,7 @@ class SourceServer:
         tenant_id, slash, endpoint = rest.partition("/")
         if prefix or not slash or "/" + endpoint != EXPORT_PATH:
             return _error(HTTPStatus.NOT_FOUND, "not_found", f"no endpoint at {split.path}")
+        tenant_id = unquote(tenant_id)
         tickets = self._tenants.get(tenant_id)
         if tickets is None:
             return _error(HTTPStatus.NOT_FOUND, "unknown_tenant", f"tenant '{tenant_id}' is not known to this source")

@@ -66,6 +66,22 @@ def test_full_export_returns_latest_version_of_every_visible_ticket(
     assert keys == sorted(keys)
 
 
+def test_a_version_becomes_visible_exactly_at_its_updated_at(
+    server: SourceServer, dataset: dict[str, list[TicketVersion]]
+) -> None:
+    # Given an update of an existing ticket
+    update = next(v for v in dataset["hooli"] if v.ticket["updated_at"] != v.ticket["created_at"])
+    client = _client(server, "hooli")
+    # When the source's clock reads one second before it, and then exactly its updated_at
+    server.set_now(update.valid_from - timedelta(seconds=1))
+    before, _ = _read_all(client.iter_pages(start_time=0))
+    server.set_now(update.valid_from)
+    at, _ = _read_all(client.iter_pages(start_time=0))
+    # Then the update is hidden before and served at that instant
+    assert {t["id"]: t for t in before}[update.ticket_id] != update.ticket
+    assert {t["id"]: t for t in at}[update.ticket_id] == update.ticket
+
+
 def test_start_time_selects_tickets_updated_at_or_after_it(
     server: SourceServer, dataset: dict[str, list[TicketVersion]]
 ) -> None:

@@ -1,0 +1,146 @@
+"""`tenant-analytics`: the platform's command line, running against the local platform under
+$TENANT_ANALYTICS_HOME (default ./.local)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from tenant_analytics.errors import InvalidInput, TenantAnalyticsError
+from tenant_analytics.settings import home_dir
+from tenant_analytics.tenants.models import Tier
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"'{value}' is not an ISO-8601 time (e.g. 2026-01-31T00:00:00Z)") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tenant-analytics", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the platform end to end on synthetic tenants")
+    demo.add_argument("--serve", action="store_true", help="keep serving the query API afterwards")
+    demo.add_argument("--port", type=int, default=8080)
+
+    serve = sub.add_parser("serve", help="serve the query API on localhost")
+    serve.add_argument("--port", type=int, default=8080)
+
+    tenants = sub.add_parser("tenants", help="register and list tenants").add_subparsers(dest="action", required=True)
+    add = tenants.add_parser("add", help="register a tenant")
+    add.add_argument("--id", required=True, dest="tenant_id")
+    add.add_argument("--source-url", required=True, help="base URL of the tenant's source API")
+    add.add_argument("--tier", choices=[t.value for t in Tier])
+    add.add_argument("--since", type=_parse_time, help="first export starts here (default: all history)")
+    tenants.add_parser("list", help="list tenants")
+
+    run = sub.add_parser("run-hour", help="run one hourly pipeline over the registered tenants")
+    run.add_argument("--hour", help="the hour to run (ISO, on the hour; default the last complete hour)")
+    run.add_argument("--tenants", help="comma-separated tenant ids (default: all active tenants)")
+
+    query = sub.add_parser("query", help="answer a query for a tenant (JSON of the query contract)")
+    query.add_argument("--tenant", required=True)
+    query.add_argument("query", help="the query as JSON")
+
+    token = sub.add_parser("token", help="print a development token for the local API")
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    return parser
+
+
+def _print_tenants(rows: list[dict[str, Any]]) -> None:
+    cols = ("tenant_id", "tier", "store", "status", "size_rows", "data_version", "loaded_through", "last_error")
+    print("  ".join(f"{c:<14}" for c in cols).rstrip())
+    for row in rows:
+        print("  ".join(f"{str(row.get(c) if row.get(c) is not None else '-'):<14}" for c in cols).rstrip())
+
+
+def _serve(platform: Any, gateway: Any, port: int) -> None:
+    from tenant_analytics.local.api import make_server
+
+    server = make_server(gateway, port)
+    print(f"query API on http://127.0.0.1:{server.server_address[1]}/v1/query (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def run(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    home = home_dir()
+    if args.command == "demo":
+        from tenant_analytics.local.demo import run_demo
+
+        keep = (lambda p, g: _serve(p, g, args.port)) if args.serve else None
+        run_demo(home / "demo", keep_serving=keep)
+        return 0
+
+    from tenant_analytics.local.api import LocalApiGateway
+    from tenant_analytics.local.platform import local_platform
+
+    with local_platform(home) as platform:
+        if args.command == "serve":
+            _serve(platform, LocalApiGateway(), args.port)
+        elif args.command == "tenants" and args.action == "add":
+            tenant = platform.add_tenant(
+                args.tenant_id, args.source_url, tier=Tier(args.tier) if args.tier else None, since=args.since
+            )
+            print(f"registered tenant '{tenant.tenant_id}' on {tenant.tier.value} store {tenant.store}")
+        elif args.command == "tenants":
+            _print_tenants([t.model_dump(mode="json") for t in platform.registry.list()])
+        elif args.command == "run-hour":
+            payload: dict[str, Any] = {}
+            if args.hour:
+                payload["hour"] = args.hour
+            if args.tenants:
+                payload["tenants"] = [t.strip() for t in args.tenants.split(",") if t.strip()]
+            execution = platform.run_hour(payload)
+            if execution["status"] != "SUCCEEDED":
+                raise InvalidInput(f"the run {execution['status']}: {execution.get('error')}: {execution.get('cause')}")
+            print(json.dumps(execution["output"], indent=2))
+            failed = [f for b in execution["output"].get("batches", []) for f in b.get("failed", [])]
+            return 1 if failed else 0
+        elif args.command == "query":
+            try:
+                document = json.loads(args.query)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"the query is not valid JSON: {exc.msg} at character {exc.pos}") from exc
+            response = LocalApiGateway().handle(
+                "POST",
+                "/v1/query",
+                {"Authorization": f"Bearer {platform.token(args.tenant)}", "Content-Type": "application/json"},
+                json.dumps(document),
+            )
+            if response.status != 200:
+                error = response.json().get("error", {})
+                field = f" (field '{error['field']}')" if error.get("field") else ""
+                print(f"error: {error.get('message', response.body)}{field}", file=sys.stderr)
+                return 2
+            print(json.dumps(response.json(), indent=2))
+        elif args.command == "token":
+            print(platform.token(args.tenant, ttl_seconds=args.ttl))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one-line errors, non-zero exit codes."""
+    try:
+        code = run(sys.argv[1:] if argv is None else argv)
+    except TenantAnalyticsError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        code = 2
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

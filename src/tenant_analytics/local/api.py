@@ -1,0 +1,112 @@
+"""The local API Gateway: each HTTP request runs the real authorizer, then the real query handler,
+with the proxy event API Gateway would send. Used by `serve`, `query` and the tests."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from tenant_analytics import constants as c
+from tenant_analytics.local.aws import ACCOUNT, REGION, invoke_handler
+
+API_ID = "localapi"
+STAGE = "local"
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def _error(status: int, code: str, message: str) -> ApiResponse:
+    return ApiResponse(status, {"Content-Type": "application/json"}, json.dumps({"error": {"code": code, "message": message}}))
+
+
+@dataclass
+class LocalApiGateway:
+    """Routes a request through the authorizer and the query Lambda, as the deployed REST API does."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: str | None) -> ApiResponse:
+        method_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{method}{path}"
+        auth_header = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+        with self.lock:
+            raw, errored = invoke_handler(
+                c.LAMBDA_HANDLERS["authorizer"],
+                c.function_name("authorizer"),
+                {"type": "TOKEN", "authorizationToken": auth_header or "", "methodArn": method_arn},
+            )
+        if errored:
+            return _error(401, "unauthorized", "Unauthorized")
+        policy = json.loads(raw)
+        statement = policy["policyDocument"]["Statement"][0]
+        if statement["Effect"] != "Allow":
+            return _error(403, "forbidden", "User is not authorized to access this resource")
+        # API Gateway passes the authorizer's context, not anything the caller sent, as requestContext.authorizer
+        event = {
+            "resource": path,
+            "path": path,
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": None,
+            "multiValueQueryStringParameters": None,
+            "pathParameters": None,
+            "stageVariables": None,
+            "requestContext": {
+                "accountId": ACCOUNT,
+                "apiId": API_ID,
+                "stage": STAGE,
+                "httpMethod": method,
+                "path": f"/{STAGE}{path}",
+                "resourcePath": path,
+                "requestId": str(uuid.uuid4()),
+                "identity": {"sourceIp": "127.0.0.1"},
+                "authorizer": {**policy.get("context", {}), "principalId": policy["principalId"]},
+            },
+            "body": body,
+            "isBase64Encoded": False,
+        }
+        with self.lock:
+            raw, errored = invoke_handler(c.LAMBDA_HANDLERS["query"], c.function_name("query"), event)
+        if errored:
+            return _error(502, "internal_error", "Internal server error")
+        result = json.loads(raw)
+        out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+        return ApiResponse(int(result["statusCode"]), out_headers, result.get("body") or "")
+
+
+def make_server(gateway: LocalApiGateway, port: int) -> ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1:``port`` (0 picks a free port) that forwards every request to ``gateway``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode() if length else None
+            path = self.path.split("?", 1)[0]
+            response = gateway.handle(self.command, path, dict(self.headers.items()), body)
+            payload = response.body.encode()
+            self.send_response(response.status)
+            for key, value in response.headers.items():
+                if key.lower() != "content-length":
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _forward  # noqa: N815 - http.server's naming
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - overrides the stdlib signature
+            return
+
+    return ThreadingHTTPServer(("127.0.0.1", port), Handler)
