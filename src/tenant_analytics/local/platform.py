@@ -73,9 +73,14 @@ class LocalPlatform:
 
 
 @contextmanager
-def local_platform(home: Path, *, persist: bool = True, db_prefix: str = "ta") -> Iterator[LocalPlatform]:
-    """Start the local platform under ``home`` (state saved there on exit when ``persist``)."""
-    admin = admin_url(home, database_url())
+def local_platform(
+    home: Path, *, persist: bool = True, db_prefix: str = "ta", pg_admin: str | None = None
+) -> Iterator[LocalPlatform]:
+    """Start the local platform under ``home`` (state saved there on exit when ``persist``).
+
+    ``pg_admin`` is a superuser URL of the PostgreSQL to use; by default $DATABASE_URL or the embedded server.
+    """
+    admin = pg_admin or admin_url(home, database_url())
     dsns = {
         store_id: (tier, ensure_database(admin, f"{db_prefix}_{store_id.replace('-', '_')}"))
         for store_id, tier in LOCAL_STORES.items()

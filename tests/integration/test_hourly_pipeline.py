@@ -1,0 +1,204 @@
+"""The hourly state machine (the real ASL) under moto, with real handlers, local Spark and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tenant_analytics.local.platform import LocalPlatform, local_platform
+from tenant_analytics.sources.server import SourceServer
+from tenant_analytics.sources.synthetic import TenantSpec, generate_dataset, latest_versions, parse_timestamp
+from tenant_analytics.tenants.models import TenantStatus
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark")]
+
+START = datetime(2026, 9, 1, tzinfo=UTC)
+MIDDLE = datetime(2026, 9, 15, tzinfo=UTC)
+END = datetime(2026, 10, 1, tzinfo=UTC)
+SPECS = [TenantSpec("alpha", 120), TenantSpec("beta", 45), TenantSpec("gamma", 8)]
+DAILY = {"dataset": "tickets", "measures": ["tickets_created"], "time": {"dimension": "created_at", "granularity": "day"}}
+
+
+@pytest.fixture
+def dataset() -> dict:
+    return generate_dataset(11, SPECS, START, END)
+
+
+@pytest.fixture
+def source(dataset: dict) -> Iterator[SourceServer]:
+    with SourceServer(dataset, page_size=10, now=MIDDLE) as server:
+        yield server
+
+
+@pytest.fixture
+def platform(tmp_path: Path, pg_admin: str, db_prefix: str) -> Iterator[LocalPlatform]:
+    with local_platform(tmp_path / "home", persist=False, pg_admin=pg_admin, db_prefix=db_prefix) as p:
+        yield p
+
+
+def store_rows(pg_admin: str, db_prefix: str, store: str, tenant_id: str) -> list[tuple]:
+    """Read a tenant's facts straight from the store database, as superuser (bypassing the API)."""
+    from tenant_analytics.local.postgres import with_database
+
+    url = with_database(pg_admin, f"{db_prefix}_{store.replace('-', '_')}")
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT ticket_id, status, updated_at FROM support.tickets WHERE tenant_id = %s ORDER BY ticket_id",
+            (tenant_id,),
+        ).fetchall()
+
+
+def expected_rows(versions: list, as_of: datetime) -> list[tuple]:
+    latest = latest_versions(versions, as_of)
+    return [(i, t["status"], parse_timestamp(t["updated_at"])) for i, t in sorted(latest.items())]
+
+
+def daily_counts(versions: list, as_of: datetime) -> list[list]:
+    per_day = Counter(parse_timestamp(t["created_at"]).date().isoformat() for t in latest_versions(versions, as_of).values())
+    return [[day, n] for day, n in sorted(per_day.items())]
+
+
+def failures(execution: dict) -> dict[str, str]:
+    return {f["tenant_id"]: f["error"] for b in execution["output"]["batches"] for f in b["failed"]}
+
+
+def test_two_hours_load_everything_once_and_only_changes_move(
+    platform: LocalPlatform, source: SourceServer, dataset: dict, pg_admin: str, db_prefix: str
+) -> None:
+    # Given three tenants registered against a server that speaks the export protocol
+    for spec in SPECS:
+        platform.add_tenant(spec.tenant_id, source.base_url(spec.tenant_id))
+
+    # When hour 1 runs, then the source moves on, then hour 2 runs
+    first = platform.run_hour()
+    tenant = platform.registry.get("alpha")
+    rows_after_first = store_rows(pg_admin, db_prefix, tenant.store, "alpha")
+    source.set_now(END)
+    second = platform.run_hour()
+
+    # Then both runs succeed, and each store equals the source's latest version of every ticket, no duplicates
+    assert first["status"] == second["status"] == "SUCCEEDED"
+    assert failures(first) == failures(second) == {}
+    assert rows_after_first == expected_rows(dataset["alpha"], MIDDLE)
+    for spec in SPECS:
+        t = platform.registry.get(spec.tenant_id)
+        assert store_rows(pg_admin, db_prefix, t.store, spec.tenant_id) == expected_rows(dataset[spec.tenant_id], END)
+        assert t.size_rows == len(latest_versions(dataset[spec.tenant_id], END))
+        assert t.data_version == 2
+        # and the query API answers the tenant's own daily counts
+        assert platform.query(spec.tenant_id, DAILY).rows == daily_counts(dataset[spec.tenant_id], END)
+
+
+def test_a_run_with_no_changes_moves_nothing(platform: LocalPlatform, source: SourceServer) -> None:
+    # Given a tenant loaded once
+    platform.add_tenant("alpha", source.base_url("alpha"))
+    platform.run_hour()
+
+    # When the next run finds nothing new at the source
+    again = platform.run_hour()
+
+    # Then the tenant is reported unchanged and its data_version stays
+    assert again["output"]["batches"][0]["unchanged"] == ["alpha"]
+    assert platform.registry.get("alpha").data_version == 1
+
+
+def test_unreachable_and_malformed_sources_fail_alone_and_leave_no_partial_data(
+    platform: LocalPlatform, source: SourceServer, dataset: dict, pg_admin: str, db_prefix: str
+) -> None:
+    # Given one healthy tenant, one whose source URL is a closed port, one whose second page is malformed
+    platform.add_tenant("alpha", source.base_url("alpha"))
+    platform.add_tenant("gone", "http://127.0.0.1:9/tenants/gone")
+    platform.add_tenant("beta", source.base_url("beta"))
+
+    # When the run executes with beta's second page malformed (10 tickets a page: beta has several pages)
+    execution = _run_with_fault_on_tenant(platform, source, "beta", page=2)
+
+    # Then the run succeeds, alpha is loaded, the two others failed with a message naming what was wrong
+    errors = failures(execution)
+    assert execution["status"] == "SUCCEEDED"
+    assert set(errors) == {"gone", "beta"}
+    assert "127.0.0.1:9" in errors["gone"] and "cannot connect" in errors["gone"]
+    assert "page 2" in errors["beta"]
+    assert store_rows(pg_admin, db_prefix, platform.registry.get("alpha").store, "alpha") == expected_rows(
+        dataset["alpha"], MIDDLE
+    )
+    # and nothing of beta reached its store
+    assert store_rows(pg_admin, db_prefix, platform.registry.get("beta").store, "beta") == []
+    listed = {t.tenant_id: t for t in platform.registry.list()}
+    assert listed["beta"].status is TenantStatus.FAILED and "page 2" in (listed["beta"].last_error or "")
+
+    # When the fault is gone and the next hour runs
+    second = platform.run_hour()
+
+    # Then beta is complete (the page landed before the fault is not lost) and active again
+    assert "beta" not in failures(second)
+    assert store_rows(pg_admin, db_prefix, platform.registry.get("beta").store, "beta") == expected_rows(
+        dataset["beta"], MIDDLE
+    )
+    assert platform.registry.get("beta").status is TenantStatus.ACTIVE
+
+
+def _run_with_fault_on_tenant(platform: LocalPlatform, source: SourceServer, tenant_id: str, page: int) -> dict:
+    """Run an hour with a malformed answer to the ``page``-th request for ``tenant_id``."""
+    from unittest import mock
+
+    import requests
+
+    real_get = requests.Session.get
+    seen = {"n": 0}
+
+    def get(self, url, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if f"/tenants/{tenant_id}/" in url:
+            seen["n"] += 1
+            if seen["n"] == page:
+                source.inject("malformed_json", count=1)
+        return real_get(self, url, *args, **kwargs)
+
+    with mock.patch.object(requests.Session, "get", get):
+        return platform.run_hour()
+
+
+def test_bad_input_fails_at_once_with_what_is_allowed(platform: LocalPlatform, source: SourceServer) -> None:
+    # Given a registered tenant
+    platform.add_tenant("alpha", source.base_url("alpha"))
+
+    # When the state machine is started with unknown input and with an unfinished hour
+    unknown = platform.run_hour({"tenant": "alpha"})
+    future = platform.run_hour({"hour": "2999-01-01T00:00:00Z"})
+
+    # Then both fail before anything ran, naming the field and what is allowed
+    assert unknown["status"] == future["status"] == "FAILED"
+    assert unknown["error"] == future["error"] == "InvalidInput"
+    message = json.loads(unknown["cause"])["errorMessage"]  # the Lambda error, as Step Functions reports it
+    assert message.startswith("unknown input field(s) ['tenant']; allowed input: {}") and '"tenants"' in message
+    assert "has not completed yet" in json.loads(future["cause"])["errorMessage"]
+    assert platform.registry.get("alpha").data_version == 0
+
+
+def test_transform_failure_is_recorded_and_the_execution_succeeds(
+    platform: LocalPlatform, source: SourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given tenants whose Spark run fails
+    for spec in SPECS[:2]:
+        platform.add_tenant(spec.tenant_id, source.base_url(spec.tenant_id))
+    import glue_jobs.transform_tickets as job
+
+    def broken(spark, args):  # type: ignore[no-untyped-def]
+        raise RuntimeError("executor lost")
+
+    monkeypatch.setattr(job, "run", broken)
+
+    # When the hour runs
+    execution = platform.run_hour()
+
+    # Then the execution succeeds with both tenants failed at the transform, recorded in the registry
+    assert execution["status"] == "SUCCEEDED"
+    errors = failures(execution)
+    assert set(errors) == {"alpha", "beta"} and all("ended FAILED" in e for e in errors.values())
+    assert all(t.status is TenantStatus.FAILED for t in platform.registry.list())
