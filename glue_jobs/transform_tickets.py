@@ -29,7 +29,7 @@ class TransformArgs:
 def parse_args(argv: list[str]) -> TransformArgs:
     """Read the job arguments with Glue's resolver when it is there, else argparse (EMR, local)."""
     try:
-        from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
+        from awsglue.utils import getResolvedOptions
     except ImportError:
         parser = argparse.ArgumentParser(description=__doc__)
         for name in ARGUMENTS:
@@ -43,7 +43,7 @@ def parse_args(argv: list[str]) -> TransformArgs:
 def build_session() -> SparkSession:
     """The Glue session when running on Glue, else the active (or a new) Spark session."""
     try:
-        from awsglue.context import GlueContext  # type: ignore[import-not-found]
+        from awsglue.context import GlueContext
         from pyspark.context import SparkContext
     except ImportError:
         spark = SparkSession.builder.appName("transform_tickets").getOrCreate()

@@ -37,12 +37,12 @@ def post_query() -> Response[Any]:
     )
 
 
-@app.exception_handler(TenantAnalyticsError)
+@app.exception_handler(TenantAnalyticsError)  # type: ignore[untyped-decorator]
 def domain_error(exc: TenantAnalyticsError) -> Response[Any]:
     return Response(status_code=exc.http_status, content_type=content_types.APPLICATION_JSON, body=exc.to_dict())
 
 
-@app.exception_handler(ValueError)
+@app.exception_handler(ValueError)  # type: ignore[untyped-decorator]
 def bad_body(exc: ValueError) -> Response[Any]:
     body = {"error": {"code": "invalid_input", "message": f"request body is not valid JSON: {exc}", "field": ""}}
     return Response(status_code=400, content_type=content_types.APPLICATION_JSON, body=body)

@@ -59,7 +59,7 @@ def _print_tenants(rows: list[dict[str, Any]]) -> None:
     cols = ("tenant_id", "tier", "store", "status", "size_rows", "data_version", "loaded_through", "last_error")
     print("  ".join(f"{c:<14}" for c in cols).rstrip())
     for row in rows:
-        print("  ".join(f"{str(row.get(c) if row.get(c) is not None else '-'):<14}" for c in cols).rstrip())
+        print("  ".join(f"{row.get(c) if row.get(c) is not None else '-'!s:<14}" for c in cols).rstrip())
 
 
 def _serve(platform: Any, gateway: Any, port: int) -> None:

@@ -68,7 +68,6 @@ ASL_HOURLY: Final = "hourly_pipeline.asl.json"
 # Env-var keys set by the CDK stacks beyond the ones settings.py reads today.
 ENV_IDEMPOTENCY_TABLE: Final = "IDEMPOTENCY_TABLE"
 ENV_CACHE_TABLE: Final = "QUERY_CACHE_TABLE"
-ENV_JWT_SECRET_ARN: Final = "JWT_SECRET_ARN"  # Secrets Manager secret holding the API's token signing key
 # Table keys (the stacks create the tables with these attributes).
 TENANTS_TABLE_KEY: Final = "tenant_id"
 CURSORS_TABLE_KEY: Final = "tenant_id"

@@ -22,7 +22,11 @@ START = datetime(2026, 9, 1, tzinfo=UTC)
 MIDDLE = datetime(2026, 9, 15, tzinfo=UTC)
 END = datetime(2026, 10, 1, tzinfo=UTC)
 SPECS = [TenantSpec("alpha", 120), TenantSpec("beta", 45), TenantSpec("gamma", 8)]
-DAILY = {"dataset": "tickets", "measures": ["tickets_created"], "time": {"dimension": "created_at", "granularity": "day"}}
+DAILY = {
+    "dataset": "tickets",
+    "measures": ["tickets_created"],
+    "time": {"dimension": "created_at", "granularity": "day"},
+}
 
 
 @pytest.fixture
@@ -60,7 +64,9 @@ def expected_rows(versions: list, as_of: datetime) -> list[tuple]:
 
 
 def daily_counts(versions: list, as_of: datetime) -> list[list]:
-    per_day = Counter(parse_timestamp(t["created_at"]).date().isoformat() for t in latest_versions(versions, as_of).values())
+    per_day = Counter(
+        parse_timestamp(t["created_at"]).date().isoformat() for t in latest_versions(versions, as_of).values()
+    )
     return [[day, n] for day, n in sorted(per_day.items())]
 
 

@@ -28,7 +28,9 @@ class ApiResponse:
 
 
 def _error(status: int, code: str, message: str) -> ApiResponse:
-    return ApiResponse(status, {"Content-Type": "application/json"}, json.dumps({"error": {"code": code, "message": message}}))
+    return ApiResponse(
+        status, {"Content-Type": "application/json"}, json.dumps({"error": {"code": code, "message": message}})
+    )
 
 
 @dataclass
@@ -82,7 +84,9 @@ class LocalApiGateway:
         if errored:
             return _error(502, "internal_error", "Internal server error")
         result = json.loads(raw)
+        # API Gateway merges both header maps of a proxy response
         out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+        out_headers.update({k: ", ".join(map(str, v)) for k, v in (result.get("multiValueHeaders") or {}).items()})
         return ApiResponse(int(result["statusCode"]), out_headers, result.get("body") or "")
 
 
@@ -104,9 +108,9 @@ def make_server(gateway: LocalApiGateway, port: int) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _forward  # noqa: N815 - http.server's naming
+        do_GET = do_POST = do_PUT = do_DELETE = _forward
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - overrides the stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     return ThreadingHTTPServer(("127.0.0.1", port), Handler)

@@ -167,9 +167,9 @@ class LocalAws:
 
     def run_state_machine(self, name: str, payload: dict[str, Any], timeout_s: float = 600) -> dict[str, Any]:
         """Start an execution, wait for it (bounded) and return describe_execution's answer."""
-        arn = self.sfn.start_execution(
-            stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
-        )["executionArn"]
+        arn = self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload))[
+            "executionArn"
+        ]
         deadline = time.monotonic() + timeout_s
         while True:
             desc: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)
@@ -185,7 +185,7 @@ def _fill_asl(text: str, values: dict[str, str]) -> str:
         text = text.replace("${" + key + "}", value)
     if "${" in text:
         start = text.index("${")
-        raise ValueError(f"state machine definition has an unfilled placeholder near {text[start:start + 40]!r}")
+        raise ValueError(f"state machine definition has an unfilled placeholder near {text[start : start + 40]!r}")
     return text
 
 
@@ -287,7 +287,10 @@ def _job_run_patches(runner: LocalSparkJobRunner) -> list[Any]:
             body["ErrorMessage"] = self.local_error
         return body
 
-    return [mock.patch.object(FakeJob, "start_job_run", start_job_run), mock.patch.object(FakeJobRun, "as_dict", as_dict)]
+    return [
+        mock.patch.object(FakeJob, "start_job_run", start_job_run),
+        mock.patch.object(FakeJobRun, "as_dict", as_dict),
+    ]
 
 
 class StateSnapshot:
@@ -342,7 +345,7 @@ def local_environment(home: Path, store_dsns: dict[str, tuple[str, str]]) -> dic
     }
     return {
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+        "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,

@@ -83,8 +83,10 @@ def run_demo(
     say(f"generating synthetic support data for {len(specs)} tenants (seed {seed}) ...")
     dataset = generate_dataset(seed, specs, DEMO_START, DEMO_END)
     with SourceServer(dataset, now=DEMO_END) as source, local_platform(home) as platform:
-        say(f"source API on {source.base_url('<tenant>')}; embedded PostgreSQL, moto and local Spark up "
-            f"({time.monotonic() - t0:.1f} s)")
+        say(
+            f"source API on {source.base_url('<tenant>')}; embedded PostgreSQL, moto and local Spark up "
+            f"({time.monotonic() - t0:.1f} s)"
+        )
         largest = max(specs, key=lambda s: s.tickets).tenant_id
         for spec in specs:
             tier = Tier.REDSHIFT if spec.tenant_id == largest else None
@@ -102,15 +104,19 @@ def run_demo(
         say("")
         say(f"{'tenant':<10} {'tier':<9} {'tickets loaded':>14}  {'busiest day':<11} {'created':>7}  data_version")
         for s in summaries:
-            say(f"{s.tenant_id:<10} {s.tier:<9} {s.tickets_loaded:>14}  {s.busiest_day or '-':<11} "
-                f"{s.busiest_day_created:>7}  {s.data_version}")
+            say(
+                f"{s.tenant_id:<10} {s.tier:<9} {s.tickets_loaded:>14}  {s.busiest_day or '-':<11} "
+                f"{s.busiest_day_created:>7}  {s.data_version}"
+            )
         say("")
         say("Query the local API yourself:")
         say("  .venv/bin/tenant-analytics serve --port 8080 &")
         say("  TOKEN=$(.venv/bin/tenant-analytics token --tenant acme)")
-        say("  curl -s -X POST localhost:8080/v1/query -H \"Authorization: Bearer $TOKEN\" \\")
-        say("    -d '{\"dataset\":\"tickets\",\"measures\":[\"tickets_created\"],"
-            "\"time\":{\"dimension\":\"created_at\",\"granularity\":\"day\"}}'")
+        say('  curl -s -X POST localhost:8080/v1/query -H "Authorization: Bearer $TOKEN" \\')
+        say(
+            '    -d \'{"dataset":"tickets","measures":["tickets_created"],'
+            '"time":{"dimension":"created_at","granularity":"day"}}\''
+        )
         say(f"(the demo's state is under {home}; run the CLI with TENANT_ANALYTICS_HOME={home} to use it)")
         if keep_serving is not None:
             keep_serving(platform, gateway)

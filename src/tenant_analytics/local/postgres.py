@@ -5,6 +5,7 @@ Each store gets a database of its own, so the Aurora tier and the Redshift stand
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ def admin_url(home: Path, database_url: str | None) -> str:
         server = _servers.get(pgdata)
         if server is None:
             pgdata.mkdir(parents=True, exist_ok=True)
-            server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
             _servers[pgdata] = server
     return str(server.get_uri("postgres"))
 
@@ -44,10 +45,9 @@ def ensure_database(admin: str, database: str) -> str:
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:
-            try:
+            # another process may create it at the same moment
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-            except psycopg.errors.DuplicateDatabase:
-                pass  # created concurrently by another process
     return with_database(admin, database)
 
 

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from tenant_analytics import constants as c
 from tenant_analytics.errors import TenantAnalyticsError
 from tenant_analytics.tenants.models import Tenant
-from tenant_analytics.transforms.manifest import TransformManifest
 from tenant_analytics.tenants.registry import TenantRegistry
+from tenant_analytics.transforms.manifest import TransformManifest
 
 from .cursors import CursorState, CursorStore
 from .models import BatchState, ExportResult, TenantExport, TenantFailure

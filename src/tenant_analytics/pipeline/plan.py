@@ -35,8 +35,10 @@ def parse_hour(value: object, now: datetime) -> datetime:
     if hour.minute or hour.second or hour.microsecond:
         raise InvalidInput(f"'hour' {value!r} must be on the hour (minutes and seconds zero)", field="hour")
     if hour > last_complete_hour(now):
-        raise InvalidInput(f"'hour' {value!r} has not completed yet; the latest allowed is "
-                           f"{last_complete_hour(now).isoformat()}", field="hour")
+        raise InvalidInput(
+            f"'hour' {value!r} has not completed yet; the latest allowed is {last_complete_hour(now).isoformat()}",
+            field="hour",
+        )
     return hour
 
 
@@ -70,8 +72,9 @@ def plan_run(request: PlanRequest, registry: TenantRegistry, budgets: PlacementB
     if "tenants" in data:
         wanted = data["tenants"]
         if not isinstance(wanted, list) or not wanted or not all(isinstance(t, str) for t in wanted):
-            raise InvalidInput(f"'tenants' must be a non-empty list of tenant ids, got {json.dumps(wanted)}",
-                               field="tenants")
+            raise InvalidInput(
+                f"'tenants' must be a non-empty list of tenant ids, got {json.dumps(wanted)}", field="tenants"
+            )
         selected = [registry.get(t) for t in dict.fromkeys(wanted)]
         inactive = [t.tenant_id for t in selected if t.status not in RUNNABLE]
         if inactive:

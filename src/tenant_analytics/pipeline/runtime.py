@@ -49,4 +49,3 @@ def store_opener(settings: Settings | None = None) -> StoreOpener:
         return open_store(store_id, s)
 
     return open_for
-

@@ -37,7 +37,7 @@ class Plan:
     time_granularity: str | None
 
 
-def _measure_expr(measure: Measure) -> exp.Expression:
+def _measure_expr(measure: Measure) -> exp.Expr:
     if measure.aggregation == "count":
         return exp.Count(this=exp.Star())
     column = exp.column(measure.column or "")
@@ -49,9 +49,7 @@ def _measure_expr(measure: Measure) -> exp.Expression:
 def resolve_dataset(query: Query) -> Dataset:
     dataset = CATALOG.get(query.dataset)
     if dataset is None:
-        raise InvalidQuery(
-            f"unknown dataset '{query.dataset}'; known datasets: {sorted(CATALOG)}", field="dataset"
-        )
+        raise InvalidQuery(f"unknown dataset '{query.dataset}'; known datasets: {sorted(CATALOG)}", field="dataset")
     return dataset
 
 
@@ -60,17 +58,17 @@ def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
     ds = resolve_dataset(query)
     params: list[Any] = []
 
-    def bind(value: Any) -> exp.Expression:
+    def bind(value: Any) -> exp.Expr:
         params.append(value)
         return exp.Placeholder()
 
-    selects: list[exp.Expression] = []
-    group: list[exp.Expression] = []
+    selects: list[exp.Expr] = []
+    group: list[exp.Expr] = []
     columns: list[str] = []
     granularity: str | None = None
     # Bound first: placeholders are numbered in the order they appear in the statement, tenant first.
     tenant_predicate = exp.EQ(this=exp.column(ds.tenant_column), expression=bind(tenant_id))
-    where: list[exp.Expression] = []
+    where: list[exp.Expr] = []
 
     if query.time is not None:
         td = ds.time_dimensions.get(query.time.dimension)
@@ -95,8 +93,10 @@ def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
             columns.append(name)
         lo, hi = query.time.from_, query.time.to
         if lo is not None and hi is not None and lo >= hi:
-            raise InvalidQuery(f"time range is empty or inverted: 'from' {lo.isoformat()} is not before "
-                               f"'to' {hi.isoformat()}", field="time.from")
+            raise InvalidQuery(
+                f"time range is empty or inverted: 'from' {lo.isoformat()} is not before 'to' {hi.isoformat()}",
+                field="time.from",
+            )
         if lo is not None:
             where.append(exp.GTE(this=exp.column(td.column), expression=bind(lo)))
         if hi is not None:
@@ -135,13 +135,14 @@ def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
     order: list[exp.Ordered] = []
     for i, o in enumerate(query.order):
         if o.by not in columns:
-            raise InvalidQuery(f"cannot order by '{o.by}': not among the answer's columns {columns}",
-                               field=f"order[{i}].by")
+            raise InvalidQuery(
+                f"cannot order by '{o.by}': not among the answer's columns {columns}", field=f"order[{i}].by"
+            )
         order.append(exp.Ordered(this=exp.column(o.by, quoted=True), desc=o.desc))
     if not order and granularity is not None:
         order.append(exp.Ordered(this=exp.column(columns[0], quoted=True), desc=False))
 
-    condition: exp.Expression = tenant_predicate
+    condition: exp.Expr = tenant_predicate
     for w in where:
         condition = exp.and_(condition, w)
     statement = exp.select(*selects).from_(exp.table_(ds.table, db=ds.schema)).where(condition)
@@ -159,7 +160,7 @@ def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
     )
 
 
-def _filter_expr(column: exp.Expression, op: str, values: list[Any], bind: Any, field: str) -> exp.Expression:
+def _filter_expr(column: exp.Expr, op: str, values: list[Any], bind: Any, field: str) -> exp.Expr:
     if op == "is_null":
         if values:
             raise InvalidQuery("operator 'is_null' takes no values", field=f"{field}.values")

@@ -103,8 +103,9 @@ class PostgresStore:
             cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ETL_ROLE)))
             cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
             cur.execute(
-                sql.SQL("CREATE TEMP TABLE stage_tickets ON COMMIT DROP AS SELECT {cols} FROM support.tickets LIMIT 0")
-                .format(cols=cols)
+                sql.SQL(
+                    "CREATE TEMP TABLE stage_tickets ON COMMIT DROP AS SELECT {cols} FROM support.tickets LIMIT 0"
+                ).format(cols=cols)
             )
             with cur.copy(sql.SQL("COPY stage_tickets ({cols}) FROM STDIN WITH (FORMAT csv)").format(cols=cols)) as cp:
                 for chunk in csv_chunks:
@@ -133,6 +134,7 @@ class PostgresStore:
             cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(QUERY_ROLE)))
             cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
             cur.execute("SET LOCAL transaction_read_only = on")
+            cur.execute("SET LOCAL TimeZone = 'UTC'")  # time buckets are UTC days, whatever the server default
             cur.execute(statement.encode(), params)  # statement built by the planner from catalog identifiers
             columns = [d.name for d in cur.description or []]
             rows = cur.fetchall()

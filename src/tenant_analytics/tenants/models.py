@@ -15,7 +15,8 @@ TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 def _check_tenant_id(value: str) -> str:
     if not TENANT_ID_PATTERN.match(value):
         raise ValueError(
-            f"tenant id '{value}' is not allowed: use 2-63 characters of a-z, 0-9, '-' or '_', starting with a letter or digit"
+            f"tenant id '{value}' is not allowed: use 2-63 characters of a-z, 0-9, '-' or '_', "
+            "starting with a letter or digit"
         )
     return value
 

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from tenant_analytics.errors import InvalidInput, TenantExists, UnknownTenant
 from tenant_analytics.settings import PlacementBudgets, StoreConfig
-from tenant_analytics.tenants.models import Tenant, TenantStatus, Tier
+from tenant_analytics.tenants.models import TENANT_ID_PATTERN, Tenant, TenantStatus, Tier
 from tenant_analytics.tenants.placement import StoreLoad, choose_store, choose_tier
 
 
@@ -46,24 +46,27 @@ class TenantRegistry:
         expected_rows: int = 0,
     ) -> Tenant:
         """Register a tenant on the store with most headroom; raise TenantExists if the id is taken."""
+        if not TENANT_ID_PATTERN.match(tenant_id):
+            raise InvalidInput(
+                f"tenant id '{tenant_id}' is not allowed: use 2-63 characters of a-z, 0-9, '-' or '_', "
+                "starting with a letter or digit",
+                field="tenant_id",
+            )
         if not source_url.startswith(("http://", "https://")):
             raise InvalidInput(f"source URL '{source_url}' must start with http:// or https://", field="source_url")
         chosen_tier = choose_tier(expected_rows, self._budgets, tier)
         store = choose_store(chosen_tier, expected_rows, self._stores, self.store_loads(), self._budgets)
         now = _now()
-        try:
-            tenant = Tenant(
-                tenant_id=tenant_id,
-                tier=chosen_tier,
-                store=store,
-                source_url=source_url.rstrip("/"),
-                size_rows=expected_rows,
-                since=since,
-                created_at=now,
-                updated_at=now,
-            )
-        except ValueError as exc:
-            raise InvalidInput(str(exc).splitlines()[-1].strip(), field="tenant_id") from exc
+        tenant = Tenant(
+            tenant_id=tenant_id,
+            tier=chosen_tier,
+            store=store,
+            source_url=source_url.rstrip("/"),
+            size_rows=expected_rows,
+            since=since,
+            created_at=now,
+            updated_at=now,
+        )
         try:
             self._table.put_item(Item=_to_item(tenant), ConditionExpression=Attr("tenant_id").not_exists())
         except ClientError as exc:

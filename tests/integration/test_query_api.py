@@ -1,0 +1,127 @@
+"""The query API through the local API Gateway: real authorizer, real query Lambda, PostgreSQL with RLS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tenant_analytics.local.api import LocalApiGateway
+from tenant_analytics.local.platform import LocalPlatform, local_platform
+from tenant_analytics.pipeline import runtime
+from tenant_analytics.tenants.models import Tier
+
+DAILY = {
+    "dataset": "tickets",
+    "measures": ["tickets_created"],
+    "time": {"dimension": "created_at", "granularity": "day"},
+}
+HOUR = datetime(2026, 1, 3, 12, tzinfo=UTC)
+
+
+def csv(rows: list[tuple[int, str, str, str]]) -> list[bytes]:
+    """Curated CSV lines: ticket_id, created_at, updated_at, status, priority, channel, ids..."""
+    return [
+        f"{tid},{created},{created},{status},normal,{channel},1,,,\n".encode() for tid, created, status, channel in rows
+    ]
+
+
+@pytest.fixture
+def platform(tmp_path: Path, pg_admin: str, db_prefix: str) -> Iterator[LocalPlatform]:
+    with local_platform(tmp_path / "home", persist=False, pg_admin=pg_admin, db_prefix=db_prefix) as p:
+        # Given two tenants on the same pooled cluster and one on the Redshift tier, each with its own tickets
+        p.add_tenant("acme", "http://127.0.0.1:1/acme")
+        p.add_tenant("globex", "http://127.0.0.1:1/globex")
+        p.add_tenant("bigco", "http://127.0.0.1:1/bigco", tier=Tier.REDSHIFT)
+        data = {
+            "acme": [
+                (1, "2026-01-01T10:00:00Z", "open", "email"),
+                (2, "2026-01-01T11:00:00Z", "solved", "web"),
+                (3, "2026-01-02T09:00:00Z", "open", "email"),
+            ],
+            "globex": [(1, "2026-01-01T08:00:00Z", "open", "chat")],
+            "bigco": [(7, "2026-01-02T08:00:00Z", "new", "api"), (8, "2026-01-02T09:00:00Z", "new", "api")],
+        }
+        for tenant_id, rows in data.items():
+            tenant = p.registry.get(tenant_id)
+            stats = runtime.store_opener()(tenant.store).merge_tickets(tenant_id, csv(rows))
+            p.registry.record_load(tenant_id, size_rows=stats.size_rows, loaded_through=HOUR)
+        yield p
+
+
+def call(gw: LocalApiGateway, token: str | None, body: object, headers: dict[str, str] | None = None):
+    h = {"Content-Type": "application/json", **(headers or {})}
+    if token is not None:
+        h["Authorization"] = f"Bearer {token}"
+    return gw.handle("POST", "/v1/query", h, json.dumps(body))
+
+
+def test_each_tenant_sees_only_its_own_data_on_both_tiers(platform: LocalPlatform) -> None:
+    gw = LocalApiGateway()
+    acme = call(gw, platform.token("acme"), DAILY)
+    globex = call(gw, platform.token("globex"), DAILY)
+    bigco = call(gw, platform.token("bigco"), DAILY)
+    assert acme.status == globex.status == bigco.status == 200
+    assert acme.json()["rows"] == [["2026-01-01", 2], ["2026-01-02", 1]]
+    assert globex.json()["rows"] == [["2026-01-01", 1]]
+    assert bigco.json()["rows"] == [["2026-01-02", 2]]
+    assert acme.json()["data_version"] == 1
+    assert acme.json()["freshness"]["loaded_through"] == "2026-01-03T12:00:00Z"
+
+
+def test_the_tenant_comes_from_the_token_never_from_body_or_headers(platform: LocalPlatform) -> None:
+    gw = LocalApiGateway()
+    token = platform.token("globex")
+    # When globex asks with another tenant named in the body, or in headers
+    in_body = call(gw, token, {**DAILY, "tenant_id": "acme"})
+    in_headers = call(gw, token, DAILY, {"X-Tenant-Id": "acme", "tenant_id": "acme"})
+    # Then the body is rejected and the headers are ignored: globex's own rows only
+    assert in_body.status == 400 and in_body.json()["error"]["field"] == "tenant_id"
+    assert in_headers.status == 200 and in_headers.json()["rows"] == [["2026-01-01", 1]]
+
+
+def test_bad_credentials_get_401(platform: LocalPlatform, tmp_path: Path) -> None:
+    from tenant_analytics.query.auth import DevSigner
+    from tenant_analytics.settings import get_settings
+
+    s = get_settings()
+    forged = DevSigner(tmp_path / "forger.pem", issuer=s.auth_issuer, audience=s.auth_audience).sign("acme")
+    gw = LocalApiGateway()
+    for token in (None, "not-a-jwt", forged, platform.token("acme", ttl_seconds=-5)):
+        assert call(gw, token, DAILY).status == 401
+
+
+def test_bad_queries_get_400_with_the_field_and_unknown_tenants_404(platform: LocalPlatform) -> None:
+    gw = LocalApiGateway()
+    bad = call(gw, platform.token("acme"), {**DAILY, "measures": ["nope"]})
+    assert bad.status == 400
+    assert bad.json()["error"] == {
+        "code": "invalid_query",
+        "message": "unknown measure 'nope' in dataset 'tickets'; allowed: ['requesters', 'tickets_created']",
+        "field": "measures[0]",
+    }
+    assert call(gw, platform.token("stranger"), DAILY).status == 404
+    injected = call(
+        gw,
+        platform.token("acme"),
+        {**DAILY, "filters": [{"dimension": "channel", "op": "eq", "values": ["email' OR '1'='1"]}]},
+    )
+    assert injected.status == 200 and injected.json()["rows"] == []
+
+
+def test_a_load_makes_cached_answers_unreachable(platform: LocalPlatform) -> None:
+    gw = LocalApiGateway()
+    token = platform.token("acme")
+    first, again = call(gw, token, DAILY), call(gw, token, DAILY)
+    assert (first.headers["X-Cache"], again.headers["X-Cache"]) == ("miss", "hit")
+    # When a load adds a ticket and bumps the data version
+    store = runtime.store_opener()(platform.registry.get("acme").store)
+    store.merge_tickets("acme", csv([(4, "2026-01-02T10:00:00Z", "new", "web")]))
+    platform.registry.record_load("acme", size_rows=4, loaded_through=HOUR)
+    # Then the next answer is fresh, not the cached one
+    after = call(gw, token, DAILY)
+    assert after.headers["X-Cache"] == "miss"
+    assert after.json()["rows"] == [["2026-01-01", 2], ["2026-01-02", 2]]
