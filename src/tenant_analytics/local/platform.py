@@ -3,6 +3,7 @@ the demo and the end-to-end tests. It drives the same artefacts `cdk deploy` shi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -74,13 +75,17 @@ class LocalPlatform:
 
 @contextmanager
 def local_platform(
-    home: Path, *, persist: bool = True, db_prefix: str = "ta", pg_admin: str | None = None
+    home: Path, *, persist: bool = True, db_prefix: str | None = None, pg_admin: str | None = None
 ) -> Iterator[LocalPlatform]:
     """Start the local platform under ``home`` (state saved there on exit when ``persist``).
 
     ``pg_admin`` is a superuser URL of the PostgreSQL to use; by default $DATABASE_URL or the embedded server.
+    Store databases are named ``<db_prefix>_<store>``; by default the prefix is derived from ``home``, so two
+    homes on one server never share a store.
     """
     admin = pg_admin or admin_url(home, database_url())
+    if db_prefix is None:
+        db_prefix = "ta_" + hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:8]
     dsns = {
         store_id: (tier, ensure_database(admin, f"{db_prefix}_{store_id.replace('-', '_')}"))
         for store_id, tier in LOCAL_STORES.items()
