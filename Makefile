@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH ?=
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: install demo test lint typecheck pytest synth bench deploy clean
+.PHONY: install demo test lint typecheck pytest synth bench lambda-layer deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,8 +40,14 @@ synth: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH)
 
+# Third-party packages of the Lambda functions, built for the Lambda platform (needs PyPI, not Docker).
+lambda-layer: $(STAMP) requirements-lambda.txt
+	rm -rf build/lambda-layer
+	$(BIN)/python -m pip install --quiet --platform manylinux2014_x86_64 --only-binary=:all: \
+	  --implementation cp --python-version 3.11 --target build/lambda-layer/python -r requirements-lambda.txt
+
 # Deploy with the pinned CDK CLI (the 3.x line does not read this cloud-assembly schema).
-deploy: $(STAMP)
+deploy: $(STAMP) lambda-layer
 	npx --yes aws-cdk@2.1148.1 deploy --all --app "$(BIN)/python app.py"
 
 clean:

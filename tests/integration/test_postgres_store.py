@@ -8,7 +8,10 @@ import psycopg
 import pytest
 
 from tenant_analytics.local.postgres import ensure_database
+from tenant_analytics.stores.base import CuratedFiles
 from tenant_analytics.stores.postgres import PostgresStore
+
+files = CuratedFiles.from_bytes
 
 
 def line(tid: int, updated: str, status: str) -> bytes:
@@ -28,16 +31,18 @@ def test_merge_is_idempotent_and_newer_versions_win(store: PostgresStore) -> Non
     # Given two versions of ticket 1 in one load and a later, older version of it
     first = store.merge_tickets(
         "acme",
-        [
-            line(1, "2026-01-01T01:00:00Z", "open"),
-            line(1, "2026-01-01T02:00:00Z", "solved"),
-            line(2, "2026-01-01T01:00:00Z", "new"),
-        ],
+        files(
+            [
+                line(1, "2026-01-01T01:00:00Z", "open"),
+                line(1, "2026-01-01T02:00:00Z", "solved"),
+                line(2, "2026-01-01T01:00:00Z", "new"),
+            ]
+        ),
     )
     replay = store.merge_tickets(
-        "acme", [line(1, "2026-01-01T02:00:00Z", "solved"), line(2, "2026-01-01T01:00:00Z", "new")]
+        "acme", files([line(1, "2026-01-01T02:00:00Z", "solved"), line(2, "2026-01-01T01:00:00Z", "new")])
     )
-    stale = store.merge_tickets("acme", [line(1, "2026-01-01T01:30:00Z", "pending")])
+    stale = store.merge_tickets("acme", files([line(1, "2026-01-01T01:30:00Z", "pending")]))
 
     # Then the newest version is kept, replays change nothing, and nothing is duplicated
     assert (first.inserted, first.updated, first.size_rows) == (2, 0, 2)
@@ -48,8 +53,10 @@ def test_merge_is_idempotent_and_newer_versions_win(store: PostgresStore) -> Non
 
 
 def test_row_level_security_isolates_tenants_without_any_predicate(store: PostgresStore) -> None:
-    store.merge_tickets("acme", [line(1, "2026-01-01T01:00:00Z", "open")])
-    store.merge_tickets("globex", [line(1, "2026-01-01T01:00:00Z", "open"), line(2, "2026-01-01T01:00:00Z", "open")])
+    store.merge_tickets("acme", files([line(1, "2026-01-01T01:00:00Z", "open")]))
+    store.merge_tickets(
+        "globex", files([line(1, "2026-01-01T01:00:00Z", "open"), line(2, "2026-01-01T01:00:00Z", "open")])
+    )
 
     # When statements with no tenant predicate run as each tenant on the same pooled connection
     count = "SELECT count(*) FROM support.tickets"
@@ -59,7 +66,7 @@ def test_row_level_security_isolates_tenants_without_any_predicate(store: Postgr
 
 
 def test_the_tenant_setting_does_not_outlive_its_transaction(store: PostgresStore) -> None:
-    store.merge_tickets("acme", [line(1, "2026-01-01T01:00:00Z", "open")])
+    store.merge_tickets("acme", files([line(1, "2026-01-01T01:00:00Z", "open")]))
     store.query("acme", "SELECT 1", [])
     conn = store._connection()
     # After the query's transaction, the same connection as the query role sees no tenant at all

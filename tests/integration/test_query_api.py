@@ -12,6 +12,7 @@ import pytest
 from tenant_analytics.local.api import LocalApiGateway
 from tenant_analytics.local.platform import LocalPlatform, local_platform
 from tenant_analytics.pipeline import runtime
+from tenant_analytics.stores.base import CuratedFiles
 from tenant_analytics.tenants.models import Tier
 
 DAILY = {
@@ -22,11 +23,11 @@ DAILY = {
 HOUR = datetime(2026, 1, 3, 12, tzinfo=UTC)
 
 
-def csv(rows: list[tuple[int, str, str, str]]) -> list[bytes]:
+def csv(rows: list[tuple[int, str, str, str]]) -> CuratedFiles:
     """Curated CSV lines: ticket_id, created_at, updated_at, status, priority, channel, ids..."""
-    return [
+    return CuratedFiles.from_bytes(
         f"{tid},{created},{created},{status},normal,{channel},1,,,\n".encode() for tid, created, status, channel in rows
-    ]
+    )
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 
 from tenant_analytics.errors import InvalidInput, TenantAnalyticsError
-from tenant_analytics.stores.base import AnalyticsStore
+from tenant_analytics.stores.base import AnalyticsStore, CuratedFiles
 from tenant_analytics.tenants.registry import TenantRegistry
 
 from .models import BatchState, LoadResult, TenantFailure, TenantLoad
@@ -24,9 +24,14 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def tenant_prefix(output_uri: str, tenant_id: str) -> str:
+    """Where the Spark run wrote one tenant's part files."""
+    return output_uri.rstrip("/") + f"/tenant_id={tenant_id}/"
+
+
 def tenant_csv_chunks(s3: Any, output_uri: str, tenant_id: str) -> Iterator[bytes]:
     """Stream the CSV part files the Spark run wrote for one tenant."""
-    bucket, prefix = split_s3_uri(output_uri.rstrip("/") + f"/tenant_id={tenant_id}/")
+    bucket, prefix = split_s3_uri(tenant_prefix(output_uri, tenant_id))
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for obj in sorted(page.get("Contents", []), key=lambda o: o["Key"]):
@@ -45,7 +50,11 @@ def load_batch(state: BatchState, s3: Any, registry: TenantRegistry, open_store:
         tenant_id = exported.tenant_id
         try:
             store = open_store(registry.get(tenant_id).store)
-            stats = store.merge_tickets(tenant_id, tenant_csv_chunks(s3, output_uri, tenant_id))
+            files = CuratedFiles(
+                uri_prefix=tenant_prefix(output_uri, tenant_id),
+                open_chunks=lambda t=tenant_id: tenant_csv_chunks(s3, output_uri, t),  # type: ignore[misc]
+            )
+            stats = store.merge_tickets(tenant_id, files)
         except (TenantAnalyticsError, psycopg.Error) as exc:
             message = exc.message if isinstance(exc, TenantAnalyticsError) else str(exc).strip().splitlines()[0]
             result.failures.append(TenantFailure(tenant_id=tenant_id, step="load", error=message))

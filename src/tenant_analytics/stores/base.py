@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class CuratedFiles:
+    """One tenant's curated CSV part files: where they are (for a COPY from S3) and how to stream them."""
+
+    uri_prefix: str | None
+    open_chunks: Callable[[], Iterator[bytes]]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.open_chunks()
+
+    @classmethod
+    def from_bytes(cls, chunks: Iterable[bytes]) -> CuratedFiles:
+        """In-memory files (tests, small local loads)."""
+        kept = list(chunks)
+        return cls(uri_prefix=None, open_chunks=lambda: iter(kept))
 
 
 @dataclass(frozen=True)
@@ -25,7 +42,7 @@ class AnalyticsStore(Protocol):
     def ensure_schema(self) -> None:
         """Create tables, roles and row-level security if missing (idempotent)."""
 
-    def merge_tickets(self, tenant_id: str, csv_chunks: Iterable[bytes]) -> MergeStats:
+    def merge_tickets(self, tenant_id: str, files: CuratedFiles) -> MergeStats:
         """Merge curated ticket CSV rows into the tenant's facts in one transaction (newer updated_at wins)."""
 
     def query(self, tenant_id: str, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -7,14 +7,14 @@ inside each transaction. Statements never contain caller input: values are bound
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from tenant_analytics.errors import StoreUnavailable
-from tenant_analytics.stores.base import MergeStats
+from tenant_analytics.stores.base import CuratedFiles, MergeStats
 from tenant_analytics.transforms.columns import TICKET_FACT_COLUMNS
 
 ETL_ROLE = "ta_etl"
@@ -93,7 +93,7 @@ class PostgresStore:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('tenant_analytics.schema'))")
             conn.execute(_SCHEMA)
 
-    def merge_tickets(self, tenant_id: str, csv_chunks: Iterable[bytes]) -> MergeStats:
+    def merge_tickets(self, tenant_id: str, files: CuratedFiles) -> MergeStats:
         conn = self._connection()
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in TICKET_FACT_COLUMNS)
         updates = sql.SQL(", ").join(
@@ -108,7 +108,7 @@ class PostgresStore:
                 ).format(cols=cols)
             )
             with cur.copy(sql.SQL("COPY stage_tickets ({cols}) FROM STDIN WITH (FORMAT csv)").format(cols=cols)) as cp:
-                for chunk in csv_chunks:
+                for chunk in files:
                     cp.write(chunk)
             cur.execute("SELECT count(*) FROM stage_tickets")
             rows_in = _scalar(cur.fetchone())

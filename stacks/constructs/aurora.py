@@ -1,0 +1,97 @@
+"""The pooled Aurora PostgreSQL Serverless v2 store ("aurora-1")."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
+from constructs import Construct
+
+from tenant_analytics import constants as c
+
+from .logs import encrypted_log_group
+from .nag import acknowledge
+
+ENGINE = rds.DatabaseClusterEngine.aurora_postgres(version=rds.AuroraPostgresEngineVersion.VER_16_6)
+PORT = 5432
+ADMIN_USER = "analytics_admin"
+
+
+class AuroraStore(Construct):
+    """Serverless v2 writer and reader in isolated subnets, KMS, IAM auth, rotated admin secret, audit logs."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        data_key: kms.IKey,
+        logs_key: kms.IKey,
+        clients: ec2.ISecurityGroup,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        identifier = f"{c.PROJECT}-{c.AURORA_STORE_ID}"
+        # Created ahead of the cluster so RDS exports into an encrypted group with a retention.
+        export_logs = encrypted_log_group(
+            self, "PostgresqlLogs", key=logs_key, name=f"/aws/rds/cluster/{identifier}/postgresql"
+        )
+        parameters = rds.ParameterGroup(
+            self,
+            "Parameters",
+            engine=ENGINE,
+            description="TLS only; log slow statements",
+            parameters={"rds.force_ssl": "1", "log_min_duration_statement": "1000"},
+        )
+        self.cluster = rds.DatabaseCluster(
+            self,
+            "Cluster",
+            cluster_identifier=identifier,
+            engine=ENGINE,
+            parameter_group=parameters,
+            writer=rds.ClusterInstance.serverless_v2(
+                "Writer", enable_performance_insights=True, performance_insight_encryption_key=data_key
+            ),
+            readers=[
+                rds.ClusterInstance.serverless_v2(
+                    "Reader",
+                    scale_with_writer=True,
+                    enable_performance_insights=True,
+                    performance_insight_encryption_key=data_key,
+                )
+            ],
+            serverless_v2_min_capacity=0.5,
+            serverless_v2_max_capacity=16,
+            vpc=vpc,
+            vpc_subnets=subnets,
+            port=PORT,
+            default_database_name=c.ANALYTICS_DATABASE,
+            credentials=rds.Credentials.from_generated_secret(
+                ADMIN_USER, encryption_key=data_key, secret_name=f"{c.PROJECT}/{c.AURORA_STORE_ID}/admin"
+            ),
+            storage_encrypted=True,
+            storage_encryption_key=data_key,
+            iam_authentication=True,
+            deletion_protection=True,
+            backup=rds.BackupProps(retention=Duration.days(14), preferred_window="02:00-03:00"),
+            cloudwatch_logs_exports=["postgresql"],
+            removal_policy=RemovalPolicy.SNAPSHOT,
+        )
+        self.cluster.node.add_dependency(export_logs)
+        self.cluster.add_rotation_single_user(automatically_after=Duration.days(30))
+        self.cluster.connections.allow_default_port_from(clients, "platform functions and rotation")
+        acknowledge(
+            self.cluster,
+            "AwsSolutions-RDS11",
+            "The default port is part of the store contract (STORES env var, local PostgreSQL); only the"
+            " platform's client security group may reach it.",
+        )
+
+    @property
+    def secret_arn(self) -> str:
+        """ARN of the rotated admin secret (username, password, host, port, dbname)."""
+        secret = self.cluster.secret
+        assert secret is not None  # from_generated_secret always attaches one
+        return secret.secret_arn

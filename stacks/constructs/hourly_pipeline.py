@@ -1,0 +1,103 @@
+"""The hourly pipeline's state machine (from its ASL file) and the schedule that starts it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as targets
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from tenant_analytics import constants as c
+
+from ..config import REPO_ROOT
+from .logs import encrypted_log_group
+from .nag import ANY_RESOURCE, acknowledge, resource_finding
+from .queues import FailureQueue
+
+ASL_PATH: Path = REPO_ROOT / "state_machines" / c.ASL_HOURLY
+HOURLY_CRON = "cron(5 * * * ? *)"
+
+
+class HourlyPipeline(Construct):
+    """STANDARD state machine, logging ALL to an encrypted group, traced; may invoke only its four functions
+    and start/poll only the transform job."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Mapping[str, lambda_.IFunction],
+        transform_job_name: str,
+        logs_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.log_group = encrypted_log_group(
+            self, "ExecutionLogs", key=logs_key, name=f"/aws/vendedlogs/states/{c.HOURLY_STATE_MACHINE}"
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=c.HOURLY_STATE_MACHINE,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_file(str(ASL_PATH)),
+            definition_substitutions={
+                "PlanFunctionArn": functions["plan"].function_arn,
+                "ExportFunctionArn": functions["export"].function_arn,
+                "LoadFunctionArn": functions["load"].function_arn,
+                "PublishFunctionArn": functions["publish"].function_arn,
+                "TransformJobName": transform_job_name,
+            },
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            tracing_enabled=True,
+            timeout=Duration.hours(2),
+        )
+        for function in functions.values():
+            function.grant_invoke(self.state_machine)
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["glue:StartJobRun", "glue:GetJobRun"],
+                resources=[f"arn:{stack.partition}:glue:{stack.region}:{stack.account}:job/{transform_job_name}"],
+            )
+        )
+        acknowledge(
+            self.state_machine,
+            "AwsSolutions-IAM5",
+            "Log delivery (logs:*LogDelivery*, DescribeLogGroups/ResourcePolicies) and X-Ray trace writes accept"
+            " no resource ARN; lambda:InvokeFunction covers the versions/aliases (<arn>:*) of the four functions.",
+            findings=(
+                ANY_RESOURCE,
+                *(resource_finding(self, f"{function.function_arn}:*") for function in functions.values()),
+            ),
+        )
+
+
+class HourlySchedule(Construct):
+    """EventBridge Scheduler: start the pipeline at minute 5 of every hour with input ``{}``."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.IStateMachine, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        self.failures = FailureQueue(self, "Failures", key=key)
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            schedule_name=f"{c.PROJECT}-hourly",
+            description="Start the hourly tenant pipeline",
+            schedule=scheduler.ScheduleExpression.expression(HOURLY_CRON),
+            key=key,
+            target=targets.StepFunctionsStartExecution(
+                state_machine,
+                input=scheduler.ScheduleTargetInput.from_text("{}"),
+                dead_letter_queue=self.failures.queue,
+                retry_attempts=3,
+                max_event_age=Duration.hours(1),
+            ),
+        )

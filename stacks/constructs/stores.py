@@ -1,0 +1,107 @@
+"""How functions reach the analytics stores: the STORES env var and the matching grants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+
+from tenant_analytics import constants as c
+
+from . import aurora, redshift
+from .aurora import AuroraStore
+from .lambda_runtime import FunctionNetwork
+from .nag import acknowledge
+from .redshift import RedshiftServerlessWarehouse
+
+# Statement-level Data API calls: they accept no resource ARN and only see the caller's own statements.
+DATA_API_STATEMENT_READS = [
+    "redshift-data:DescribeStatement",
+    "redshift-data:GetStatementResult",
+    "redshift-data:CancelStatement",
+    "redshift-data:ListStatements",
+]
+
+
+def grant_secret_read(grantee: iam.IGrantable, secret_arns: list[str], key: kms.IKey) -> None:
+    """Let ``grantee`` read the secrets, decrypting with ``key`` only through Secrets Manager.
+
+    Written out instead of ``Secret.grant_read``: that also edits the key policy, which would make the key's
+    stack depend on every consumer's stack.
+    """
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], resources=secret_arns
+        )
+    )
+    region = Stack.of(key).region
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["kms:Decrypt"],
+            resources=[key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+        )
+    )
+
+
+@dataclass(frozen=True)
+class AnalyticsStores:
+    """The Aurora and Redshift stores as the functions see them."""
+
+    aurora: AuroraStore
+    redshift: RedshiftServerlessWarehouse
+    data_key: kms.IKey
+    network: FunctionNetwork
+
+    def environment(self, stack: Stack) -> dict[str, str]:
+        """Return the STORES env var: store id -> connection description (tokens resolved at deploy)."""
+        stores = {
+            c.AURORA_STORE_ID: {
+                "engine": "postgres",
+                "tier": "aurora",
+                "host": self.aurora.cluster.cluster_endpoint.hostname,
+                "port": aurora.PORT,
+                "database": c.ANALYTICS_DATABASE,
+                "secret_arn": self.aurora.secret_arn,
+            },
+            c.REDSHIFT_STORE_ID: {
+                "engine": "redshift",
+                "tier": "redshift",
+                "host": self.redshift.endpoint_address,
+                "port": redshift.PORT,
+                "database": c.ANALYTICS_DATABASE,
+                "secret_arn": self.redshift.admin_secret_arn,
+                "workgroup_name": c.REDSHIFT_WORKGROUP,
+            },
+        }
+        return {c.ENV_STORES: stack.to_json_string(stores)}
+
+    def grant_access(self, function: lambda_.Function) -> None:
+        """Let ``function`` read both store secrets and run Data API statements on the production workgroup."""
+        grant_secret_read(function, [self.aurora.secret_arn, self.redshift.admin_secret_policy_arn], self.data_key)
+        policy = iam.Policy(
+            function,
+            "RedshiftDataApi",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["redshift-data:ExecuteStatement", "redshift-data:BatchExecuteStatement"],
+                    resources=[self.redshift.workgroup_arn],
+                ),
+                iam.PolicyStatement(
+                    actions=["redshift-serverless:GetCredentials"], resources=[self.redshift.workgroup_arn]
+                ),
+                iam.PolicyStatement(actions=DATA_API_STATEMENT_READS, resources=["*"]),
+            ],
+        )
+        assert function.role is not None
+        policy.attach_to_role(function.role)
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5",
+            "Data API DescribeStatement/GetStatementResult/CancelStatement/ListStatements take no resource ARN;"
+            " the service limits them to the caller's own statements.",
+            findings=("Resource::*",),
+        )

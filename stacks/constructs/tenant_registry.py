@@ -1,0 +1,54 @@
+"""DynamoDB tables of the tenant registry: tenants, export cursors, idempotency records, query cache."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from tenant_analytics import constants as c
+
+_S = dynamodb.AttributeType.STRING
+
+
+class TenantRegistryTables(Construct):
+    """On-demand tables on the customer-managed key, with point-in-time recovery."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        self.tenants = self._table("Tenants", c.TENANTS_TABLE, key, c.TENANTS_TABLE_KEY)
+        self.cursors = self._table(
+            "Cursors", c.CURSORS_TABLE, key, c.CURSORS_TABLE_KEY, sort_key=c.CURSORS_TABLE_SORT_KEY
+        )
+        self.idempotency = self._table(
+            "Idempotency", c.IDEMPOTENCY_TABLE, key, c.IDEMPOTENCY_TABLE_KEY, ttl=c.IDEMPOTENCY_TTL_ATTRIBUTE
+        )
+        self.query_cache = self._table("QueryCache", c.CACHE_TABLE, key, c.CACHE_TABLE_KEY, ttl=c.CACHE_TTL_ATTRIBUTE)
+
+    def _table(
+        self,
+        construct_id: str,
+        name: str,
+        key: kms.IKey,
+        partition_key: str,
+        *,
+        sort_key: str | None = None,
+        ttl: str | None = None,
+    ) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            construct_id,
+            table_name=name,
+            partition_key=dynamodb.Attribute(name=partition_key, type=_S),
+            sort_key=dynamodb.Attribute(name=sort_key, type=_S) if sort_key else None,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=ttl,
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )

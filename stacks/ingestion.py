@@ -1,0 +1,66 @@
+"""Ingestion stack: change stream, aggregator Lambda and the Firehose copy into the raw bucket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from tenant_analytics import constants as c
+
+from .config import PlatformConfig
+from .constructs.change_stream import AggregatorSubscription, ChangeStream, RawChangeArchive
+from .constructs.lambda_runtime import PlatformFunction
+from .constructs.nag import acknowledge_data_grants
+from .constructs.stores import AnalyticsStores
+
+
+class IngestionStack(Stack):
+    """Binlog rows in Kinesis: binned into Aurora within seconds, and archived to S3 for the warehouse path."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        data_key: kms.IKey,
+        logs_key: kms.IKey,
+        raw_bucket: s3.IBucket,
+        tenants_table: dynamodb.ITable,
+        stores: AnalyticsStores,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.change_stream = ChangeStream(self, "ChangeStream", key=data_key)
+        self.aggregator = PlatformFunction(
+            self,
+            "Aggregator",
+            logical="aggregator",
+            description="Bins change records into 10-second buckets in the tenant's store, exactly once per shard",
+            environment={c.ENV_TENANTS_TABLE: tenants_table.table_name, **stores.environment(self)},
+            logs_key=logs_key,
+            layer_dir=config.lambda_layer_dir,
+            timeout=Duration.minutes(5),
+            memory_size=1024,
+            network=stores.network,
+        ).function
+        tenants_table.grant_read_data(self.aggregator)
+        stores.grant_access(self.aggregator)
+        self.subscription = AggregatorSubscription(
+            self, "Subscription", stream=self.change_stream.stream, function=self.aggregator, key=data_key
+        )
+        self.archive = RawChangeArchive(
+            self,
+            "RawArchive",
+            stream=self.change_stream.stream,
+            bucket=raw_bucket,
+            data_key=data_key,
+            logs_key=logs_key,
+        )
+        for grantee in (self.aggregator, self.archive.delivery_stream):
+            acknowledge_data_grants(grantee, [raw_bucket])

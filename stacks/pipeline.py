@@ -1,0 +1,118 @@
+"""Pipeline stack: the hourly state machine, its functions, the Spark compute and the schedule."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from tenant_analytics import constants as c
+
+from .config import PlatformConfig
+from .constructs.hourly_pipeline import HourlyPipeline, HourlySchedule
+from .constructs.lambda_runtime import PlatformFunction
+from .constructs.nag import acknowledge_data_grants
+from .constructs.spark import SparkCode, SparkData, SparkServerlessApplication, TransformJob
+from .constructs.stores import AnalyticsStores
+
+
+class PipelineStack(Stack):
+    """Plan -> (export -> transform -> load -> publish) per batch, every hour."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        data_key: kms.IKey,
+        logs_key: kms.IKey,
+        raw_bucket: s3.IBucket,
+        curated_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        tenants_table: dynamodb.ITable,
+        cursors_table: dynamodb.ITable,
+        stores: AnalyticsStores,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        data = SparkData(
+            raw=raw_bucket, curated=curated_bucket, artifacts=artifacts_bucket, data_key=data_key, logs_key=logs_key
+        )
+        code = SparkCode(self, "SparkCode", script=config.transform_script)
+        self.transform = TransformJob(self, "Transform", data=data, code=code)
+        self.spark_serverless = SparkServerlessApplication(
+            self, "SparkServerless", data=data, code=code, vpc=vpc, subnets=subnets
+        )
+
+        environment = {
+            c.ENV_TENANTS_TABLE: tenants_table.table_name,
+            c.ENV_CURSORS_TABLE: cursors_table.table_name,
+            c.ENV_RAW_BUCKET: raw_bucket.bucket_name,
+            c.ENV_CURATED_BUCKET: curated_bucket.bucket_name,
+            c.ENV_ARTIFACTS_BUCKET: artifacts_bucket.bucket_name,
+            c.ENV_TRANSFORM_JOB: c.TRANSFORM_JOB,
+            c.ENV_CLUSTER_BUDGETS: json.dumps(config.cluster_budgets, sort_keys=True),
+            **stores.environment(self),
+        }
+
+        def function(logical: str, description: str, timeout: Duration, *, in_vpc: bool) -> lambda_.Function:
+            return PlatformFunction(
+                self,
+                logical.capitalize(),
+                logical=logical,
+                description=description,
+                environment=environment,
+                logs_key=logs_key,
+                layer_dir=config.lambda_layer_dir,
+                timeout=timeout,
+                network=stores.network if in_vpc else None,
+            ).function
+
+        # Plan and export stay outside the VPC: export calls tenants' source APIs on the internet and the
+        # VPC has no NAT; both need only DynamoDB and S3 besides.
+        self.plan = function("plan", "Bin-pack active tenants into batches", Duration.minutes(1), in_vpc=False)
+        self.export = function("export", "Pull tenants' increments into S3 raw/", Duration.minutes(15), in_vpc=False)
+        self.load = function(
+            "load", "Merge transformed rows into each tenant's store", Duration.minutes(15), in_vpc=True
+        )
+        self.publish = function(
+            "publish", "Advance data_version and freshness; record failures", Duration.minutes(5), in_vpc=True
+        )
+
+        tenants_table.grant_read_data(self.plan)
+        tenants_table.grant_read_data(self.export)
+        cursors_table.grant_read_write_data(self.export)
+        raw_bucket.grant_put(self.export)
+        artifacts_bucket.grant_read_write(self.export)
+        tenants_table.grant_read_data(self.load)
+        curated_bucket.grant_read(self.load)
+        artifacts_bucket.grant_read(self.load)
+        stores.grant_access(self.load)
+        tenants_table.grant_read_write_data(self.publish)
+        stores.grant_access(self.publish)
+
+        self.functions: dict[str, lambda_.Function] = {
+            "plan": self.plan,
+            "export": self.export,
+            "load": self.load,
+            "publish": self.publish,
+        }
+        self.pipeline = HourlyPipeline(
+            self, "Hourly", functions=self.functions, transform_job_name=c.TRANSFORM_JOB, logs_key=logs_key
+        )
+        self.pipeline.node.add_dependency(self.transform)
+        self.state_machine = self.pipeline.state_machine
+        buckets = [raw_bucket, curated_bucket, artifacts_bucket]
+        for grantee in (*self.functions.values(), self.transform.role, self.spark_serverless.job_role):
+            acknowledge_data_grants(grantee, buckets)
+        self.schedule = HourlySchedule(self, "Schedule", state_machine=self.state_machine, key=data_key)

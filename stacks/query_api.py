@@ -1,0 +1,80 @@
+"""Query API stack: authorizer and query functions behind API Gateway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from tenant_analytics import constants as c
+
+from .config import PlatformConfig
+from .constructs.lambda_runtime import PlatformFunction
+from .constructs.nag import acknowledge_data_grants
+from .constructs.query_api import QueryApi
+from .constructs.stores import AnalyticsStores
+
+
+class QueryApiStack(Stack):
+    """JWT -> tenant (authorizer, outside the VPC) -> routed, cached query (query function, in the VPC)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        logs_key: kms.IKey,
+        tenants_table: dynamodb.ITable,
+        cache_table: dynamodb.ITable,
+        stores: AnalyticsStores,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.authorizer = PlatformFunction(
+            self,
+            "Authorizer",
+            logical="authorizer",
+            description="Verify the tenant JWT against the issuer's JWKS; allow the API for that tenant",
+            environment={
+                c.ENV_TENANTS_TABLE: tenants_table.table_name,
+                c.ENV_AUTH_ISSUER: config.auth_issuer,
+                c.ENV_AUTH_AUDIENCE: config.auth_audience,
+                c.ENV_AUTH_JWKS_URL: config.jwks_url,
+            },
+            logs_key=logs_key,
+            layer_dir=config.lambda_layer_dir,
+            timeout=Duration.seconds(10),
+            memory_size=256,
+        ).function
+        tenants_table.grant_read_data(self.authorizer)
+
+        self.query = PlatformFunction(
+            self,
+            "Query",
+            logical="query",
+            description="Plan, route, run and cache one tenant's semantic query",
+            environment={
+                c.ENV_TENANTS_TABLE: tenants_table.table_name,
+                c.ENV_CACHE_TABLE: cache_table.table_name,
+                **stores.environment(self),
+            },
+            logs_key=logs_key,
+            layer_dir=config.lambda_layer_dir,
+            timeout=Duration.seconds(29),
+            memory_size=1024,
+            network=stores.network,
+        ).function
+        tenants_table.grant_read_data(self.query)
+        cache_table.grant_read_write_data(self.query)
+        stores.grant_access(self.query)
+
+        acknowledge_data_grants(self.query, [])
+        self.api = QueryApi(self, "QueryApi", query=self.query, authorizer=self.authorizer, logs_key=logs_key)
+        CfnOutput(self, "QueryUrl", value=self.api.query_url, description="POST a query here")
+        CfnOutput(
+            self, "ApiKeyId", value=self.api.api_key.key_id, description="aws apigateway get-api-key --include-value"
+        )

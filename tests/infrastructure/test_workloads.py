@@ -1,0 +1,256 @@
+"""Pipeline, change stream and query API: the properties the runtime relies on."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from tenant_analytics import constants as c
+
+from .synthesis import REPO, SynthResult
+
+pytestmark = pytest.mark.xdist_group(name="cdk-synth")
+
+PIPELINE_ENV = (
+    c.ENV_TENANTS_TABLE,
+    c.ENV_CURSORS_TABLE,
+    c.ENV_RAW_BUCKET,
+    c.ENV_CURATED_BUCKET,
+    c.ENV_ARTIFACTS_BUCKET,
+    c.ENV_TRANSFORM_JOB,
+    c.ENV_STORES,
+    c.ENV_CLUSTER_BUDGETS,
+)
+
+
+def _flatten(value: Any) -> str:
+    """A template value as text: literal parts of Fn::Join kept, references reduced to a marker."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        delimiter, parts = value["Fn::Join"]
+        return str(delimiter).join(_flatten(part) for part in parts)
+    return "<ref>"
+
+
+def _functions(synth: SynthResult) -> dict[str, dict[str, Any]]:
+    return {
+        resource["Properties"]["FunctionName"]: resource["Properties"]
+        for _, _, resource in synth.resources("AWS::Lambda::Function")
+        if "FunctionName" in resource["Properties"]
+    }
+
+
+def test_every_handler_is_deployed_once_with_tracing(synth: SynthResult) -> None:
+    functions = _functions(synth)
+    for logical, handler in c.LAMBDA_HANDLERS.items():
+        props = functions[c.function_name(logical)]
+        assert props["Handler"] == handler
+        assert props["Runtime"] == "python3.11"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["Layers"], logical
+
+
+def test_pipeline_functions_receive_their_settings(synth: SynthResult) -> None:
+    functions = _functions(synth)
+    for logical in ("plan", "export", "load", "publish"):
+        variables = functions[c.function_name(logical)]["Environment"]["Variables"]
+        assert set(PIPELINE_ENV) <= set(variables), logical
+        assert variables[c.ENV_TRANSFORM_JOB] == c.TRANSFORM_JOB
+        assert json.loads(variables[c.ENV_CLUSTER_BUDGETS])["tenants_per_cluster"] == 600
+        stores = _flatten(variables[c.ENV_STORES])
+        assert f'"{c.AURORA_STORE_ID}":{{"engine":"postgres","tier":"aurora"' in stores
+        assert f'"{c.REDSHIFT_STORE_ID}":{{"engine":"redshift","tier":"redshift"' in stores
+        assert f'"workgroup_name":"{c.REDSHIFT_WORKGROUP}"' in stores
+
+
+def test_authorizer_knows_the_token_issuer(synth: SynthResult) -> None:
+    variables = _functions(synth)[c.function_name("authorizer")]["Environment"]["Variables"]
+    assert {c.ENV_AUTH_ISSUER, c.ENV_AUTH_AUDIENCE, c.ENV_AUTH_JWKS_URL} <= set(variables)
+    assert variables[c.ENV_AUTH_JWKS_URL].startswith("https://")
+
+
+def test_store_clients_run_in_the_vpc_and_export_does_not(synth: SynthResult) -> None:
+    functions = _functions(synth)
+    for logical in ("load", "publish", "query", "aggregator"):
+        assert "VpcConfig" in functions[c.function_name(logical)], logical
+    for logical in ("plan", "export", "authorizer"):
+        assert "VpcConfig" not in functions[c.function_name(logical)], logical
+
+
+def test_lambda_asset_holds_both_packages_at_its_root(synth: SynthResult) -> None:
+    code = _functions(synth)[c.function_name("export")]["Code"]
+    assets = json.loads((synth.outdir / "TenantAnalytics-Pipeline.assets.json").read_text())["files"]
+    asset_hash = next(h for h in assets if h in json.dumps(code))
+    root = synth.outdir / assets[asset_hash]["source"]["path"]
+    assert (root / "lambdas").is_dir() and (root / "tenant_analytics" / "constants.py").is_file()
+
+
+def _rendered_definitions(synth: SynthResult) -> list[str]:
+    """Each state machine's definition as CloudFormation will deploy it: the ASL asset with its substitutions."""
+    rendered = []
+    for _, _, resource in synth.resources("AWS::StepFunctions::StateMachine"):
+        props = resource["Properties"]
+        if "DefinitionString" in props:
+            text = _flatten(props["DefinitionString"])
+        else:
+            text = (synth.outdir / f"asset.{props['DefinitionS3Location']['Key']}").read_text()
+        for name, value in props.get("DefinitionSubstitutions", {}).items():
+            assert _flatten(value), name
+            text = text.replace("${" + name + "}", _flatten(value))
+        rendered.append(text)
+    return rendered
+
+
+def test_every_asl_file_is_deployed_with_all_placeholders_filled(synth: SynthResult) -> None:
+    # Given the state machines as they will be deployed
+    definitions = _rendered_definitions(synth)
+    for asl in sorted((REPO / "state_machines").glob("*.asl.json")):
+        comment = json.loads(asl.read_text())["Comment"]
+        placeholders = set(re.findall(r"\$\{(\w+)\}", asl.read_text()))
+        # Then exactly one carries this file, and none of its ${...} placeholders is left unfilled
+        matching = [text for text in definitions if comment in text]
+        assert len(matching) == 1, asl.name
+        assert placeholders, asl.name
+        assert "${" not in matching[0], asl.name
+
+
+def test_state_machine_logs_everything_and_is_traced(synth: SynthResult) -> None:
+    synth.template("Pipeline").has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineName": c.HOURLY_STATE_MACHINE,
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),
+        },
+    )
+
+
+def test_state_machine_role_may_only_run_the_transform_job(synth: SynthResult) -> None:
+    glue_statements = [
+        statement
+        for _, logical_id, policy in synth.resources("AWS::IAM::Policy")
+        if "StateMachine" in logical_id
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(str(action).startswith("glue:") for action in statement["Action"])
+    ]
+    assert len(glue_statements) == 1
+    assert sorted(glue_statements[0]["Action"]) == ["glue:GetJobRun", "glue:StartJobRun"]
+    assert _flatten(glue_statements[0]["Resource"]).endswith(f":job/{c.TRANSFORM_JOB}")
+
+
+def test_glue_job_runs_the_script_with_the_core_package(synth: SynthResult) -> None:
+    pipeline = synth.template("Pipeline")
+    pipeline.has_resource_properties(
+        "AWS::Glue::Job",
+        {
+            "Name": c.TRANSFORM_JOB,
+            "GlueVersion": "5.0",
+            "Command": Match.object_like({"Name": "glueetl", "PythonVersion": "3"}),
+            "SecurityConfiguration": Match.any_value(),
+            "DefaultArguments": Match.object_like({"--extra-py-files": Match.any_value()}),
+        },
+    )
+    pipeline.has_resource_properties(
+        "AWS::EMRServerless::Application",
+        {"Type": "SPARK", "AutoStopConfiguration": Match.object_like({"Enabled": True})},
+    )
+
+
+def test_aggregator_consumes_the_stream_safely(synth: SynthResult) -> None:
+    ingestion = synth.template("Ingestion")
+    ingestion.has_resource_properties("AWS::Kinesis::Stream", {"Name": c.CHANGE_STREAM})
+    ingestion.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "BatchSize": 1000,
+            "MaximumBatchingWindowInSeconds": 1,
+            "BisectBatchOnFunctionError": True,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "MaximumRetryAttempts": Match.any_value(),
+            "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
+        },
+    )
+    ingestion.has_resource_properties(
+        "AWS::SQS::Queue", {"RedrivePolicy": Match.object_like({"deadLetterTargetArn": Match.any_value()})}
+    )
+
+
+def test_firehose_copies_the_stream_into_raw_cdc(synth: SynthResult) -> None:
+    streams = synth.resources("AWS::KinesisFirehose::DeliveryStream")
+    assert len(streams) == 1
+    props = streams[0][2]["Properties"]
+    destination = props["ExtendedS3DestinationConfiguration"]
+    assert props["DeliveryStreamType"] == "KinesisStreamAsSource"
+    assert destination["Prefix"].startswith(c.RAW_CDC_PREFIX)
+    assert destination["ErrorOutputPrefix"].startswith(c.RAW_CDC_ERRORS_PREFIX)
+    assert "AWSKMSKeyARN" in destination["EncryptionConfiguration"]["KMSEncryptionConfig"]
+    assert destination["CloudWatchLoggingOptions"]["Enabled"] is True
+
+
+def test_schedule_starts_the_state_machine_hourly(synth: SynthResult) -> None:
+    schedules = synth.resources("AWS::Scheduler::Schedule")
+    assert len(schedules) == 1
+    props = schedules[0][2]["Properties"]
+    machines = [logical_id for _, logical_id, _ in synth.resources("AWS::StepFunctions::StateMachine")]
+    assert props["ScheduleExpression"] == "cron(5 * * * ? *)"
+    assert props["Target"]["Arn"] == {"Ref": machines[0]}
+    assert props["Target"]["Input"] == "{}"
+    assert "DeadLetterConfig" in props["Target"] and "KmsKeyArn" in props
+
+
+def test_query_api_is_authorized_throttled_and_logged(synth: SynthResult) -> None:
+    api = synth.template("QueryApi")
+    api.has_resource_properties("AWS::ApiGateway::Authorizer", {"Type": "TOKEN"})
+    api.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "POST",
+            "AuthorizationType": "CUSTOM",
+            "ApiKeyRequired": True,
+            "RequestValidatorId": Match.any_value(),
+        },
+    )
+    api.has_resource_properties(
+        "AWS::ApiGateway::UsagePlan", {"Throttle": Match.object_like({"RateLimit": Match.any_value()})}
+    )
+    api.resource_count_is("AWS::ApiGateway::ApiKey", 1)
+    api.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "TracingEnabled": True,
+            "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
+            "MethodSettings": Match.array_with([Match.object_like({"LoggingLevel": "INFO"})]),
+        },
+    )
+    api.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
+    assert "QueryUrl" in synth.templates["QueryApi"]["Outputs"]
+
+
+def test_alarms_notify_the_encrypted_topic(synth: SynthResult) -> None:
+    alarms = [resource["Properties"] for _, _, resource in synth.resources("AWS::CloudWatch::Alarm")]
+    metrics = {(props.get("Namespace"), props.get("MetricName")) for props in alarms}
+    assert {
+        ("AWS/Lambda", "IteratorAge"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/States", "ExecutionsFailed"),
+        ("AWS/Lambda", "Errors"),
+        (c.METRICS_NAMESPACE, c.FRESHNESS_METRIC),
+    } <= metrics
+    assert all(props["AlarmActions"] for props in alarms)
+    synth.template("Monitoring").resource_count_is("AWS::CloudWatch::Dashboard", 1)
+
+
+def test_network_is_isolated_with_endpoints_and_flow_logs(synth: SynthResult) -> None:
+    network = synth.template("Network")
+    network.resource_count_is("AWS::EC2::NatGateway", 0)
+    network.resource_count_is("AWS::EC2::InternetGateway", 0)
+    network.resource_count_is("AWS::EC2::FlowLog", 1)
+    endpoints = [resource["Properties"] for _, _, resource in synth.resources("AWS::EC2::VPCEndpoint")]
+    services = {_flatten(props["ServiceName"]).rsplit(".", 1)[-1] for props in endpoints}
+    assert {"s3", "dynamodb", "secretsmanager", "sts", "logs", "kms", "glue", "redshift-data"} <= services
