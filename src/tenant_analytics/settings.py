@@ -24,6 +24,7 @@ class StoreConfig(BaseModel):
     database: str = "analytics"
     secret_arn: str | None = Field(default=None, description="Secrets Manager secret with username/password")
     workgroup_name: str | None = Field(default=None, description="Redshift Serverless workgroup (Data API)")
+    copy_role_arn: str | None = Field(default=None, description="IAM role Redshift assumes to COPY from S3")
 
 
 class PlacementBudgets(BaseModel):

@@ -77,6 +77,8 @@ class AnalyticsStores:
                 "workgroup_name": c.REDSHIFT_WORKGROUP,
             },
         }
+        if self.redshift.copy_role is not None:
+            stores[c.REDSHIFT_STORE_ID]["copy_role_arn"] = self.redshift.copy_role.role_arn
         return {c.ENV_STORES: stack.to_json_string(stores)}
 
     def grant_access(self, function: lambda_.Function) -> None:

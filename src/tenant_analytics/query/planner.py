@@ -54,12 +54,17 @@ def resolve_dataset(query: Query) -> Dataset:
 
 
 def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
-    """Validate ``query`` against the catalog and return the statement that answers it for ``tenant_id``."""
+    """Validate ``query`` against the catalog and return the statement that answers it for ``tenant_id``.
+
+    Placeholders are ``%s`` for PostgreSQL (psycopg) and ``:p1, :p2, ...`` for Redshift (the Data API).
+    """
     ds = resolve_dataset(query)
     params: list[Any] = []
 
     def bind(value: Any) -> exp.Expr:
         params.append(value)
+        if dialect == "redshift":
+            return exp.Var(this=f":p{len(params)}")
         return exp.Placeholder()
 
     selects: list[exp.Expr] = []
@@ -177,6 +182,8 @@ def _filter_expr(column: exp.Expr, op: str, values: list[Any], bind: Any, field:
 
 def format_cell(value: Any, granularity: str | None, is_time: bool) -> Any:
     """JSON-ready cell: time buckets as ISO text (a date for day and coarser), numbers as numbers."""
+    if is_time and isinstance(value, str):  # the Data API returns timestamps as text
+        value = datetime.fromisoformat(value.replace(" ", "T"))
     if is_time and isinstance(value, datetime):
         return value.date().isoformat() if granularity in ("day", "week", "month") else value.isoformat()
     if isinstance(value, date):

@@ -36,8 +36,9 @@ class QueryService:
         cached = self._cache.get(key)
         if cached is not None:
             return cached.model_copy(update={"cache": "hit", "freshness": self._freshness(tenant.loaded_through)})
-        plan = plan_query(query, tenant_id)
-        _, rows = self._open_store(tenant.store).query(tenant_id, plan.sql, plan.params)
+        store = self._open_store(tenant.store)
+        plan = plan_query(query, tenant_id, dialect=store.dialect)
+        _, rows = store.query(tenant_id, plan.sql, plan.params)
         if len(rows) > query.limit:
             raise InvalidQuery(
                 f"the answer has more than {query.limit} rows; narrow the query or raise 'limit' (at most 10000)",

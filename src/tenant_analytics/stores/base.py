@@ -38,6 +38,7 @@ class AnalyticsStore(Protocol):
     """Where tenants' facts live and are queried."""
 
     store_id: str
+    dialect: str  # sqlglot dialect of the statements it runs: "postgres" or "redshift"
 
     def ensure_schema(self) -> None:
         """Create tables, roles and row-level security if missing (idempotent)."""

@@ -66,6 +66,8 @@ GRANT SELECT ON support.tickets TO {QUERY_ROLE};
 class PostgresStore:
     """AnalyticsStore over one PostgreSQL database (an Aurora cluster or its local stand-in)."""
 
+    dialect = "postgres"
+
     def __init__(self, store_id: str, conninfo: str) -> None:
         self.store_id = store_id
         self._conninfo = conninfo

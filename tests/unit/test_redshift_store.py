@@ -1,0 +1,151 @@
+"""Redshift store: its SQL against golden files and the Redshift grammar, its Data API calls against the
+recorded request/response contract (botocore's Stubber checks every parameter against the service model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import pytest
+import sqlglot
+from botocore.stub import Stubber
+
+from tenant_analytics.errors import InvalidInput, StoreUnavailable
+from tenant_analytics.query.contract import parse_query
+from tenant_analytics.query.planner import plan_query
+from tenant_analytics.settings import StoreConfig
+from tenant_analytics.stores.base import CuratedFiles
+from tenant_analytics.stores.redshift import SCHEMA_SQL, RedshiftDataStore, merge_statements
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "redshift_load_tickets.sql"
+PREFIX = "s3://tenant-analytics-curated/curated/support/tickets/run=r1/batch=b0000/tenant_id=acme/"
+ROLE = "arn:aws:iam::111111111111:role/redshift-copy"
+CFG = StoreConfig(
+    engine="redshift",
+    tier="redshift",
+    workgroup_name="tenant-analytics-prod",
+    database="analytics",
+    secret_arn="arn:aws:secretsmanager:eu-west-1:111111111111:secret:rs",
+    copy_role_arn=ROLE,
+)
+TARGET = {"WorkgroupName": "tenant-analytics-prod", "Database": "analytics", "SecretArn": CFG.secret_arn}
+
+
+def test_load_sql_matches_the_golden_file_and_parses_as_redshift() -> None:
+    statements = list(SCHEMA_SQL) + merge_statements("acme", PREFIX, ROLE)
+    assert ";\n\n".join(statements) + ";\n" == GOLDEN.read_text()
+    for statement in statements:
+        sqlglot.parse_one(statement, read="redshift")
+
+
+@pytest.mark.parametrize(
+    ("tenant", "prefix", "role", "field"),
+    [
+        ("acme'; DROP TABLE support.tickets; --", PREFIX, ROLE, "tenant_id"),
+        ("acme", "s3://bucket/x' IAM_ROLE 'other/", ROLE, "uri_prefix"),
+        ("acme", PREFIX, "arn:aws:iam::1:role/x' --", "copy_role_arn"),
+    ],
+)
+def test_interpolated_values_are_validated(tenant: str, prefix: str, role: str, field: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        merge_statements(tenant, prefix, role)
+    assert err.value.field == field
+
+
+@pytest.fixture
+def client():  # type: ignore[no-untyped-def]
+    return boto3.client("redshift-data", region_name="eu-west-1")
+
+
+def test_query_binds_named_parameters_and_reads_typed_cells(client) -> None:  # type: ignore[no-untyped-def]
+    # Given a planned query in the Redshift flavour
+    plan = plan_query(
+        parse_query(
+            {
+                "dataset": "tickets",
+                "measures": ["tickets_created"],
+                "dimensions": ["channel"],
+                "filters": [{"dimension": "channel", "op": "eq", "values": ["email"]}],
+            }
+        ),
+        "acme",
+        dialect="redshift",
+    )
+    assert ":p1" in plan.sql and ":p2" in plan.sql and "%s" not in plan.sql
+    store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
+    with Stubber(client) as stub:
+        stub.add_response(
+            "execute_statement",
+            {"Id": "q1"},
+            {
+                "Sql": plan.sql,
+                **TARGET,
+                "Parameters": [
+                    {"name": "p1", "value": "acme"},
+                    {"name": "p2", "value": "email"},
+                    {"name": "p3", "value": "1001"},
+                ],
+            },
+        )
+        stub.add_response("describe_statement", {"Id": "q1", "Status": "STARTED"}, {"Id": "q1"})
+        stub.add_response("describe_statement", {"Id": "q1", "Status": "FINISHED", "HasResultSet": True}, {"Id": "q1"})
+        stub.add_response(
+            "get_statement_result",
+            {
+                "ColumnMetadata": [{"name": "channel"}, {"name": "tickets_created"}],
+                "Records": [[{"stringValue": "email"}, {"longValue": 7}]],
+                "TotalNumRows": 1,
+                "NextToken": "n",
+            },
+            {"Id": "q1"},
+        )
+        stub.add_response(
+            "get_statement_result",
+            {
+                "ColumnMetadata": [{"name": "channel"}, {"name": "tickets_created"}],
+                "Records": [[{"isNull": True}, {"longValue": 2}]],
+                "TotalNumRows": 1,
+            },
+            {"Id": "q1", "NextToken": "n"},
+        )
+        # When the statement runs
+        columns, rows = store.query("acme", plan.sql, plan.params)
+        stub.assert_no_pending_responses()
+    # Then every page is read and cells are typed
+    assert columns == ["channel", "tickets_created"]
+    assert rows == [("email", 7), (None, 2)]
+
+
+def test_load_runs_one_batch_and_reports_its_counts(client) -> None:  # type: ignore[no-untyped-def]
+    store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
+    with Stubber(client) as stub:
+        stub.add_response(
+            "batch_execute_statement", {"Id": "b1"}, {"Sqls": merge_statements("acme", PREFIX, ROLE), **TARGET}
+        )
+        stub.add_response(
+            "describe_statement",
+            {"Id": "b1", "Status": "FINISHED", "SubStatements": [{"Id": f"b1:{i}"} for i in range(1, 8)]},
+            {"Id": "b1"},
+        )
+        stub.add_response(
+            "get_statement_result",
+            {
+                "ColumnMetadata": [],
+                "TotalNumRows": 1,
+                "Records": [[{"longValue": 12}, {"longValue": 5}, {"longValue": 4}, {"longValue": 40}]],
+            },
+            {"Id": "b1:7"},
+        )
+        stats = store.merge_tickets("acme", CuratedFiles(uri_prefix=PREFIX, open_chunks=lambda: iter(())))
+    assert (stats.rows_in, stats.inserted, stats.updated, stats.size_rows) == (12, 5, 4, 40)
+
+
+def test_a_failed_statement_is_a_store_error_with_redshifts_message(client) -> None:  # type: ignore[no-untyped-def]
+    store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
+    with Stubber(client) as stub:
+        stub.add_response("execute_statement", {"Id": "q2"}, {"Sql": "SELECT 1", **TARGET})
+        stub.add_response(
+            "describe_statement", {"Id": "q2", "Status": "FAILED", "Error": "permission denied"}, {"Id": "q2"}
+        )
+        with pytest.raises(StoreUnavailable, match="statement failed: permission denied"):
+            store.query("acme", "SELECT 1", [])
