@@ -234,6 +234,9 @@ def _create_resources(home: Path) -> tuple[Any, str]:
         GlueVersion="5.0",
         ExecutionProperty={"MaxConcurrentRuns": 100},
     )
+    boto3.client("emr-serverless", region_name=REGION).create_application(
+        name=c.EMR_APPLICATION, releaseLabel="emr-7.5.0", type="SPARK"
+    )
     lam = boto3.client("lambda", region_name=REGION)
     arns: dict[str, str] = {}
     for logical, handler in c.LAMBDA_HANDLERS.items():
@@ -262,7 +265,15 @@ def _create_resources(home: Path) -> tuple[Any, str]:
     return sfn, arn
 
 
+def _pairs(arguments: list[str]) -> dict[str, str]:
+    """``["--a", "1", "--b", "2"]`` -> ``{"--a": "1", "--b": "2"}`` (spark-submit entry point arguments)."""
+    if len(arguments) % 2:
+        raise ValueError(f"entry point arguments must come in --name value pairs, got {arguments}")
+    return dict(zip(arguments[::2], arguments[1::2], strict=True))
+
+
 def _job_run_patches(runner: LocalSparkJobRunner) -> list[Any]:
+    from moto.emrserverless.models import EMRServerlessBackend
     from moto.glue.models import FakeJob, FakeJobRun
 
     original_start = FakeJob.start_job_run
@@ -287,9 +298,25 @@ def _job_run_patches(runner: LocalSparkJobRunner) -> list[Any]:
             body["ErrorMessage"] = self.local_error
         return body
 
+    original_emr_start = EMRServerlessBackend.start_job_run
+
+    def emr_start_job_run(self: Any, **kwargs: Any) -> Any:
+        job_run = original_emr_start(self, **kwargs)
+        submit = (kwargs.get("job_driver") or {}).get("sparkSubmit") or {}
+        try:
+            runner.run(str(submit["entryPoint"]), _pairs(list(submit.get("entryPointArguments") or [])))
+        except Exception as exc:  # the job run fails, as on EMR Serverless
+            _log.warning("local Spark job run %s failed", job_run.id, exc_info=True)
+            job_run.state = "FAILED"
+            job_run.state_details = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:500]}"
+        else:
+            job_run.state = "SUCCESS"
+        return job_run
+
     return [
         mock.patch.object(FakeJob, "start_job_run", start_job_run),
         mock.patch.object(FakeJobRun, "as_dict", as_dict),
+        mock.patch.object(EMRServerlessBackend, "start_job_run", emr_start_job_run),
     ]
 
 
