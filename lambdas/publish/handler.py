@@ -8,13 +8,14 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tenant_analytics.constants import FAILED_TENANTS_METRIC, FRESHNESS_METRIC, METRICS_NAMESPACE, PIPELINE_SERVICE
 from tenant_analytics.pipeline import runtime
 from tenant_analytics.pipeline.models import BatchState
 from tenant_analytics.pipeline.publish import publish_batch
 
-logger = Logger(service="pipeline")
-tracer = Tracer(service="pipeline")
-metrics = Metrics(namespace="TenantAnalytics", service="pipeline")
+logger = Logger(service=PIPELINE_SERVICE)
+tracer = Tracer(service=PIPELINE_SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=PIPELINE_SERVICE)
 
 
 @logger.inject_lambda_context
@@ -24,7 +25,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     state = BatchState.model_validate(event)
     result = publish_batch(state, runtime.registry(), runtime.cursors())
     metrics.add_metric(name="TenantsLoaded", unit=MetricUnit.Count, value=len(result.loaded))
-    metrics.add_metric(name="TenantsFailed", unit=MetricUnit.Count, value=len(result.failed))
+    metrics.add_metric(name=FAILED_TENANTS_METRIC, unit=MetricUnit.Count, value=len(result.failed))
+    if result.freshness_lag_seconds is not None:
+        metrics.add_metric(name=FRESHNESS_METRIC, unit=MetricUnit.Seconds, value=result.freshness_lag_seconds)
     if result.failed:
         logger.warning("tenants failed", extra={"failed": [f.model_dump() for f in result.failed]})
     return result.model_dump(mode="json")

@@ -109,6 +109,11 @@ def run(argv: list[str]) -> int:
                 raise InvalidInput(f"the run {execution['status']}: {execution.get('error')}: {execution.get('cause')}")
             print(json.dumps(execution["output"], indent=2))
             failed = [f for b in execution["output"].get("batches", []) for f in b.get("failed", [])]
+            for failure in failed:
+                print(
+                    f"error: tenant '{failure['tenant_id']}' failed at {failure['step']}: {failure['error']}",
+                    file=sys.stderr,
+                )
             return 1 if failed else 0
         elif args.command == "query":
             try:

@@ -88,6 +88,8 @@ EMR_APPLICATION: Final = "tenant-analytics-spark"
 # Custom CloudWatch metrics published by the pipeline.
 METRICS_NAMESPACE: Final = "TenantAnalytics"
 FRESHNESS_METRIC: Final = "FreshnessLagSeconds"
+FAILED_TENANTS_METRIC: Final = "TenantsFailed"
+PIPELINE_SERVICE: Final = "pipeline"  # Powertools service name of the pipeline functions (a metric dimension)
 # S3 prefixes written by Firehose (change stream copy) and the Glue driver.
 RAW_CDC_PREFIX: Final = "raw/cdc/"
 RAW_CDC_ERRORS_PREFIX: Final = "raw/cdc-errors/"

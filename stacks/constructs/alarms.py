@@ -80,11 +80,26 @@ class PlatformAlarms(Construct):
         }
         for name, metric in self.function_errors.items():
             self._alarm(f"{name.capitalize()}Errors", metric, threshold=1, description=f"{name} function errors")
+        # The publish step reports once per batch per hourly run, under its Powertools service dimension.
         self.freshness = cw.Metric(
             namespace=c.METRICS_NAMESPACE,
             metric_name=c.FRESHNESS_METRIC,
+            dimensions_map={"service": c.PIPELINE_SERVICE},
             statistic="Maximum",
-            period=Duration.minutes(15),
+            period=Duration.hours(1),
+        )
+        self.failed_tenants = cw.Metric(
+            namespace=c.METRICS_NAMESPACE,
+            metric_name=c.FAILED_TENANTS_METRIC,
+            dimensions_map={"service": c.PIPELINE_SERVICE},
+            statistic="Sum",
+            period=Duration.hours(1),
+        )
+        self._alarm(
+            "PipelineFailedTenants",
+            self.failed_tenants,
+            threshold=1,
+            description="At least one tenant failed in the hourly run (see the execution output and tenants list)",
         )
         self._alarm(
             "FreshnessLag",

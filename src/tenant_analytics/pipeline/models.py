@@ -101,3 +101,6 @@ class PublishResult(BaseModel):
     loaded: list[str] = Field(default_factory=list)
     unchanged: list[str] = Field(default_factory=list)
     failed: list[TenantFailure] = Field(default_factory=list)
+    freshness_lag_seconds: int | None = Field(
+        default=None, description="seconds from the end of the published hour to now (None if nothing published)"
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from tenant_analytics.tenants.models import TenantStatus
 from tenant_analytics.tenants.registry import TenantRegistry
@@ -12,7 +13,12 @@ from .export import STREAM
 from .models import BatchState, PublishResult, TenantFailure
 
 
-def publish_batch(state: BatchState, registry: TenantRegistry, cursors: CursorStore) -> PublishResult:
+def publish_batch(
+    state: BatchState,
+    registry: TenantRegistry,
+    cursors: CursorStore,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> PublishResult:
     """Record the batch's outcome per tenant and return it (the execution's output lists every failure)."""
     loaded_through = state.hour + timedelta(hours=1)
     result = PublishResult(batch_id=state.batch.batch_id)
@@ -35,4 +41,6 @@ def publish_batch(state: BatchState, registry: TenantRegistry, cursors: CursorSt
     for failure in failures:
         registry.set_status(failure.tenant_id, TenantStatus.FAILED, error=f"{failure.step}: {failure.error}")
     result.failed = failures
+    if result.loaded or result.unchanged:
+        result.freshness_lag_seconds = max(0, int((clock() - loaded_through).total_seconds()))
     return result
