@@ -1,21 +1,30 @@
-"""Query API: semantic queries answered for the tenant named by the authorizer, never by the request."""
+"""Query API: semantic queries answered for the tenant named by the authorizer, never by the request.
+
+Routes are typed with the contract's models, so Powertools validates every request and generates the
+OpenAPI document (docs/openapi.json) from the same models.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tenant_analytics.constants import METRICS_NAMESPACE
 from tenant_analytics.errors import Forbidden, TenantAnalyticsError
-from tenant_analytics.query.contract import parse_query
+from tenant_analytics.query.api_models import Catalog, TenantInfo, catalog_document, tenant_info
+from tenant_analytics.query.contract import Answer, BatchAnswer, ErrorBody, Query, QueryBatch, invalid_query
 from tenant_analytics.query.runtime import query_service
 
 logger = Logger(service="query")
 tracer = Tracer(service="query")
-app = APIGatewayRestResolver()
+metrics = Metrics(namespace=METRICS_NAMESPACE, service="query")
+app = APIGatewayRestResolver(enable_validation=True)
 
 
 def _tenant() -> str:
@@ -26,15 +35,35 @@ def _tenant() -> str:
     return tenant
 
 
-@app.post("/v1/query")
-def post_query() -> Response[Any]:
-    answer = query_service().answer(_tenant(), parse_query(app.current_event.json_body))
+def _count_cache(answers: list[Answer]) -> None:
+    for answer in answers:
+        metrics.add_metric(name=f"Cache{answer.cache.capitalize()}", unit=MetricUnit.Count, value=1)
+
+
+@app.post("/v1/query", summary="Answer one semantic query for the calling tenant")
+def post_query(query: Query) -> Response[Answer]:
+    answer = query_service().answer(_tenant(), query)
+    _count_cache([answer])
     return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=answer.model_dump(mode="json"),
-        headers={"X-Cache": answer.cache},
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=answer, headers={"X-Cache": answer.cache}
     )
+
+
+@app.post("/v1/query/batch", summary="Answer a dashboard's queries concurrently")
+def post_query_batch(batch: QueryBatch) -> BatchAnswer:
+    results = query_service().answer_many(_tenant(), batch.queries)
+    _count_cache([r for r in results if isinstance(r, Answer)])
+    return BatchAnswer(answers=[r if isinstance(r, Answer) else ErrorBody.model_validate(r.to_dict()) for r in results])
+
+
+@app.get("/v1/catalog", summary="Datasets, measures, dimensions and granularities that can be queried")
+def get_catalog() -> Catalog:
+    return catalog_document()
+
+
+@app.get("/v1/tenants/me", summary="The calling tenant: tier, size and freshness")
+def get_me() -> TenantInfo:
+    return tenant_info(query_service().tenant(_tenant()))
 
 
 @app.exception_handler(TenantAnalyticsError)  # type: ignore[untyped-decorator]
@@ -42,13 +71,29 @@ def domain_error(exc: TenantAnalyticsError) -> Response[Any]:
     return Response(status_code=exc.http_status, content_type=content_types.APPLICATION_JSON, body=exc.to_dict())
 
 
-@app.exception_handler(ValueError)  # type: ignore[untyped-decorator]
-def bad_body(exc: ValueError) -> Response[Any]:
-    body = {"error": {"code": "invalid_input", "message": f"request body is not valid JSON: {exc}", "field": ""}}
-    return Response(status_code=400, content_type=content_types.APPLICATION_JSON, body=body)
+@app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+def invalid_request(exc: RequestValidationError) -> Response[Any]:
+    error = invalid_query(list(exc.errors()), strip=("body", "query", "batch"))
+    return Response(status_code=400, content_type=content_types.APPLICATION_JSON, body=error.to_dict())
+
+
+def openapi_document() -> str:
+    """The API's OpenAPI 3.1 document, generated from the routes' models (published as docs/openapi.json)."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    from tenant_analytics import __version__
+
+    return app.get_openapi_json_schema(
+        title="tenant-analytics query API",
+        version=__version__,
+        description="Semantic queries over the calling tenant's data. The tenant comes from the bearer token only.",
+        security_schemes={"bearer": HTTPBearer(bearerFormat="JWT")},
+        security=[{"bearer": []}],
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--tenant", required=True)
     query.add_argument("query", help="the query as JSON")
 
+    sub.add_parser("openapi", help="print the query API's OpenAPI document")
+
     token = sub.add_parser("token", help="print a development token for the local API")
     token.add_argument("--tenant", required=True)
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
@@ -83,6 +85,12 @@ def run(argv: list[str]) -> int:
 
         keep = (lambda p, g: _serve(p, g, args.port)) if args.serve else None
         run_demo(home / "demo", keep_serving=keep)
+        return 0
+
+    if args.command == "openapi":
+        from lambdas.query.handler import openapi_document
+
+        print(openapi_document())
         return 0
 
     from tenant_analytics.local.api import LocalApiGateway

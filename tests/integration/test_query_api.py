@@ -126,3 +126,49 @@ def test_a_load_makes_cached_answers_unreachable(platform: LocalPlatform) -> Non
     after = call(gw, token, DAILY)
     assert after.headers["X-Cache"] == "miss"
     assert after.json()["rows"] == [["2026-01-01", 2], ["2026-01-02", 2]]
+
+
+def test_a_batch_answers_each_query_or_names_its_error(platform: LocalPlatform) -> None:
+    gw = LocalApiGateway()
+    token = platform.token("acme")
+    by_channel = {
+        "dataset": "tickets",
+        "measures": ["tickets_created"],
+        "dimensions": ["channel"],
+        "order": [{"by": "channel"}],
+    }
+    response = gw.handle(
+        "POST",
+        "/v1/query/batch",
+        {"Authorization": f"Bearer {token}"},
+        json.dumps({"queries": [DAILY, by_channel, {**DAILY, "measures": ["nope"]}]}),
+    )
+    assert response.status == 200
+    answers = response.json()["answers"]
+    assert answers[0]["rows"] == [["2026-01-01", 2], ["2026-01-02", 1]]
+    assert answers[1]["rows"] == [["email", 2], ["web", 1]]
+    assert answers[2]["error"]["field"] == "measures[0]"
+    too_many = gw.handle(
+        "POST", "/v1/query/batch", {"Authorization": f"Bearer {token}"}, json.dumps({"queries": [DAILY] * 21})
+    )
+    assert too_many.status == 400 and too_many.json()["error"]["field"] == "queries"
+
+
+def test_catalog_and_tenant_routes(platform: LocalPlatform) -> None:
+    gw = LocalApiGateway()
+    auth = {"Authorization": f"Bearer {platform.token('bigco')}"}
+    catalog = gw.handle("GET", "/v1/catalog", auth, None).json()
+    tickets = next(d for d in catalog["datasets"] if d["name"] == "tickets")
+    assert "tickets_created" in [m["name"] for m in tickets["measures"]]
+    me = gw.handle("GET", "/v1/tenants/me", auth, None).json()
+    assert (me["tenant_id"], me["tier"], me["size_rows"], me["data_version"]) == ("bigco", "redshift", 2, 1)
+    assert "store" not in me and "source_url" not in me
+
+
+def test_published_openapi_document_is_current() -> None:
+    from lambdas.query.handler import openapi_document
+
+    published = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+    assert json.loads(published.read_text()) == json.loads(openapi_document()), (
+        "run: tenant-analytics openapi > docs/openapi.json"
+    )

@@ -85,6 +85,48 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return path.replace("from_", "from")
 
 
+class QueryBatch(BaseModel):
+    """Several queries of one dashboard, answered concurrently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    queries: list[Query] = Field(min_length=1, max_length=20)
+
+
+class BatchAnswer(BaseModel):
+    """One entry per query, in order: the answer, or the error of that query alone."""
+
+    answers: list[Answer | ErrorBody]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def invalid_query(errors: list[Any], *, strip: tuple[str, ...] = ()) -> InvalidQuery:
+    """An InvalidQuery for the first pydantic error, naming the field (``strip`` drops leading loc parts)."""
+    err = errors[0]
+    loc = tuple(err.get("loc", ()))
+    while loc and loc[0] in strip:
+        loc = loc[1:]
+    field = _field_path(loc)
+    if err.get("type") == "extra_forbidden":
+        message = f"unknown field '{field}'"
+    elif err.get("type") == "literal_error":
+        message = f"'{field}' {str(err.get('msg', '')).lower()}, got {err.get('input')!r}"
+    elif not field:
+        message = f"the request body is not a valid query: {err.get('msg', '')}"
+    else:
+        message = f"'{field}': {err.get('msg', '')}"
+    return InvalidQuery(message, field=field)
+
+
 def parse_query(document: Any) -> Query:
     """Validate a query document; raise InvalidQuery naming the first bad field and what is allowed."""
     if not isinstance(document, dict):
@@ -92,12 +134,4 @@ def parse_query(document: Any) -> Query:
     try:
         return Query.model_validate(document)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = _field_path(tuple(err["loc"]))
-        if err["type"] == "extra_forbidden":
-            message = f"unknown field '{field}'"
-        elif err["type"] == "literal_error":
-            message = f"'{field}' {err['msg'].lower()}, got {err.get('input')!r}"
-        else:
-            message = f"'{field}': {err['msg']}"
-        raise InvalidQuery(message, field=field) from exc
+        raise invalid_query(list(exc.errors())) from exc

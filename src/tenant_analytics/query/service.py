@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from tenant_analytics.errors import InvalidQuery
+from tenant_analytics.errors import InvalidQuery, TenantAnalyticsError
 from tenant_analytics.query.cache import AnswerCache, cache_key
-from tenant_analytics.query.contract import Answer, Freshness, Query
+from tenant_analytics.query.contract import MAX_LIMIT, Answer, Freshness, Query
 from tenant_analytics.query.planner import format_cell, plan_query
 from tenant_analytics.stores.base import AnalyticsStore
+from tenant_analytics.tenants.models import Tenant
 from tenant_analytics.tenants.registry import TenantRegistry
+
+MAX_BATCH = 20
+BATCH_WORKERS = 8
 
 
 class QueryService:
@@ -28,20 +33,42 @@ class QueryService:
         self._open_store = open_store
         self._cache = cache or AnswerCache()
         self._clock = clock
+        # Long-lived workers, so their per-thread store connections are reused across requests.
+        self._pool = ThreadPoolExecutor(max_workers=BATCH_WORKERS, thread_name_prefix="query")
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        """The caller's registry record (raises UnknownTenant)."""
+        return self._registry.get(tenant_id)
 
     def answer(self, tenant_id: str, query: Query) -> Answer:
         """Answer ``query`` for ``tenant_id`` (from the credential, never from the query)."""
-        tenant = self._registry.get(tenant_id)
-        key = cache_key(tenant_id, query.normalized(), tenant.data_version)
+        return self._answer(self.tenant(tenant_id), query)
+
+    def answer_many(self, tenant_id: str, queries: list[Query]) -> list[Answer | TenantAnalyticsError]:
+        """Answer a dashboard's queries concurrently; each entry is an answer or the error of that query."""
+        if not 1 <= len(queries) <= MAX_BATCH:
+            raise InvalidQuery(f"a batch holds 1 to {MAX_BATCH} queries, got {len(queries)}", field="queries")
+        tenant = self.tenant(tenant_id)
+
+        def one(query: Query) -> Answer | TenantAnalyticsError:
+            try:
+                return self._answer(tenant, query)
+            except TenantAnalyticsError as exc:
+                return exc
+
+        return list(self._pool.map(one, queries))
+
+    def _answer(self, tenant: Tenant, query: Query) -> Answer:
+        key = cache_key(tenant.tenant_id, query.normalized(), tenant.data_version)
         cached = self._cache.get(key)
         if cached is not None:
             return cached.model_copy(update={"cache": "hit", "freshness": self._freshness(tenant.loaded_through)})
         store = self._open_store(tenant.store)
-        plan = plan_query(query, tenant_id, dialect=store.dialect)
-        _, rows = store.query(tenant_id, plan.sql, plan.params)
+        plan = plan_query(query, tenant.tenant_id, dialect=store.dialect)
+        _, rows = store.query(tenant.tenant_id, plan.sql, plan.params)
         if len(rows) > query.limit:
             raise InvalidQuery(
-                f"the answer has more than {query.limit} rows; narrow the query or raise 'limit' (at most 10000)",
+                f"the answer has more than {query.limit} rows; narrow the query or raise 'limit' (at most {MAX_LIMIT})",
                 field="limit",
             )
         time_index = 0 if plan.time_granularity else -1

@@ -7,6 +7,7 @@ inside each transaction. Statements never contain caller input: values are bound
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,20 +72,29 @@ class PostgresStore:
     def __init__(self, store_id: str, conninfo: str) -> None:
         self.store_id = store_id
         self._conninfo = conninfo
-        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        # One connection per thread: a dashboard's queries run concurrently, each in its own transaction.
+        self._local = threading.local()
+        self._all: list[psycopg.Connection[tuple[Any, ...]]] = []
+        self._lock = threading.Lock()
 
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
-        if self._conn is None or self._conn.closed:
+        conn: psycopg.Connection[tuple[Any, ...]] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
             try:
-                self._conn = psycopg.connect(self._conninfo, connect_timeout=10)
+                conn = psycopg.connect(self._conninfo, connect_timeout=10)
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(f"store '{self.store_id}' is unreachable: {str(exc).strip()}") from exc
-        return self._conn
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
 
     def ensure_schema(self) -> None:
         conn = self._connection()

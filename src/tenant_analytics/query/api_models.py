@@ -1,0 +1,87 @@
+"""Response models of the API's read-only routes: the catalog and the caller's tenant record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from tenant_analytics.query.catalog import CATALOG
+from tenant_analytics.tenants.models import Tenant
+
+
+class MeasureInfo(BaseModel):
+    name: str
+    aggregation: str
+    additive: bool
+    description: str
+
+
+class MemberInfo(BaseModel):
+    name: str
+    description: str
+
+
+class TimeDimensionInfo(BaseModel):
+    name: str
+    granularities: list[str]
+
+
+class DatasetInfo(BaseModel):
+    name: str
+    description: str
+    measures: list[MeasureInfo]
+    dimensions: list[MemberInfo]
+    time_dimensions: list[TimeDimensionInfo]
+
+
+class Catalog(BaseModel):
+    datasets: list[DatasetInfo]
+
+
+class TenantInfo(BaseModel):
+    tenant_id: str
+    tier: str
+    status: str
+    size_rows: int
+    data_version: int
+    loaded_through: datetime | None
+    lag_seconds: int | None
+
+
+def catalog_document() -> Catalog:
+    """The catalog as the API publishes it."""
+    return Catalog(
+        datasets=[
+            DatasetInfo(
+                name=ds.name,
+                description=ds.description,
+                measures=[
+                    MeasureInfo(name=m.name, aggregation=m.aggregation, additive=m.additive, description=m.description)
+                    for m in ds.measures.values()
+                ],
+                dimensions=[MemberInfo(name=d.name, description=d.description) for d in ds.dimensions.values()],
+                time_dimensions=[
+                    TimeDimensionInfo(name=t.name, granularities=list(t.granularities))
+                    for t in ds.time_dimensions.values()
+                ],
+            )
+            for ds in CATALOG.values()
+        ]
+    )
+
+
+def tenant_info(tenant: Tenant, now: datetime | None = None) -> TenantInfo:
+    """What a tenant may know about itself (never its store or source credentials)."""
+    lag = None
+    if tenant.loaded_through is not None:
+        lag = max(0, int(((now or datetime.now(UTC)) - tenant.loaded_through).total_seconds()))
+    return TenantInfo(
+        tenant_id=tenant.tenant_id,
+        tier=tenant.tier.value,
+        status=tenant.status.value,
+        size_rows=tenant.size_rows,
+        data_version=tenant.data_version,
+        loaded_through=tenant.loaded_through,
+        lag_seconds=lag,
+    )
