@@ -99,6 +99,7 @@ class PipelineStack(Stack):
         artifacts_bucket.grant_read(self.load)
         stores.grant_access(self.load)
         tenants_table.grant_read_write_data(self.publish)
+        cursors_table.grant_read_write_data(self.publish)  # marks landed pages as loaded
         stores.grant_access(self.publish)
 
         self.functions: dict[str, lambda_.Function] = {
@@ -115,4 +116,18 @@ class PipelineStack(Stack):
         buckets = [raw_bucket, curated_bucket, artifacts_bucket]
         for grantee in (*self.functions.values(), self.transform.role, self.spark_serverless.job_role):
             acknowledge_data_grants(grantee, buckets)
-        self.schedule = HourlySchedule(self, "Schedule", state_machine=self.state_machine, key=data_key)
+        self.starter = PlatformFunction(
+            self,
+            "Start",
+            logical="start",
+            description="Start the hourly run named after its hour",
+            environment={c.ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn},
+            logs_key=logs_key,
+            layer_dir=config.lambda_layer_dir,
+            timeout=Duration.minutes(1),
+            network=None,
+        ).function
+        self.functions["start"] = self.starter
+        self.schedule = HourlySchedule(
+            self, "Schedule", state_machine=self.state_machine, starter=self.starter, key=data_key
+        )

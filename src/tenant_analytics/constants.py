@@ -21,6 +21,7 @@ ENV_TRANSFORM_JOB: Final = "TRANSFORM_JOB_NAME"
 ENV_HOME: Final = "TENANT_ANALYTICS_HOME"
 ENV_DATABASE_URL: Final = "DATABASE_URL"
 ENV_SOURCE_TIMEOUT: Final = "SOURCE_TIMEOUT_SECONDS"
+ENV_STATE_MACHINE_ARN: Final = "STATE_MACHINE_ARN"
 ENV_AUTH_ISSUER: Final = "AUTH_ISSUER"
 ENV_AUTH_AUDIENCE: Final = "AUTH_AUDIENCE"
 ENV_AUTH_JWKS_URL: Final = "AUTH_JWKS_URL"
@@ -40,6 +41,7 @@ HOURLY_STATE_MACHINE: Final = "tenant-analytics-hourly"
 
 # --- Lambda functions: logical name -> handler (module path inside the Lambda asset) ---
 LAMBDA_HANDLERS: Final[dict[str, str]] = {
+    "start": "lambdas.start.handler.lambda_handler",
     "plan": "lambdas.plan.handler.lambda_handler",
     "export": "lambdas.export.handler.lambda_handler",
     "load": "lambdas.load.handler.lambda_handler",

@@ -81,10 +81,32 @@ class HourlyPipeline(Construct):
 
 
 class HourlySchedule(Construct):
-    """EventBridge Scheduler: start the pipeline at minute 5 of every hour with input ``{}``."""
+    """EventBridge Scheduler: at minute 5 of every hour, the start function starts the run of the last hour
+    as the execution ``hourly-YYYYmmddTHH``, so a repeated delivery cannot start the same hour twice."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.IStateMachine, key: kms.IKey) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine: sfn.IStateMachine,
+        starter: lambda_.IFunction,
+        key: kms.IKey,
+    ) -> None:
         super().__init__(scope, construct_id)
+        state_machine.grant_start_execution(starter)
+        self.role = iam.Role(
+            self,
+            "InvokeRole",
+            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+            description="EventBridge Scheduler invokes the hourly start function",
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5",
+            "lambda:InvokeFunction on the start function covers its versions and aliases (<arn>:*).",
+            findings=(resource_finding(self, f"{starter.function_arn}:*"),),
+        )
         self.failures = FailureQueue(self, "Failures", key=key)
         self.schedule = scheduler.Schedule(
             self,
@@ -93,9 +115,12 @@ class HourlySchedule(Construct):
             description="Start the hourly tenant pipeline",
             schedule=scheduler.ScheduleExpression.expression(HOURLY_CRON),
             key=key,
-            target=targets.StepFunctionsStartExecution(
-                state_machine,
-                input=scheduler.ScheduleTargetInput.from_text("{}"),
+            target=targets.LambdaInvoke(
+                starter,
+                role=self.role,
+                input=scheduler.ScheduleTargetInput.from_object(
+                    {"scheduled_time": scheduler.ContextAttribute.scheduled_time}
+                ),
                 dead_letter_queue=self.failures.queue,
                 retry_attempts=3,
                 max_event_age=Duration.hours(1),

@@ -193,15 +193,33 @@ def test_firehose_copies_the_stream_into_raw_cdc(synth: SynthResult) -> None:
     assert destination["CloudWatchLoggingOptions"]["Enabled"] is True
 
 
-def test_schedule_starts_the_state_machine_hourly(synth: SynthResult) -> None:
+def test_schedule_starts_the_hourly_run_through_the_start_function(synth: SynthResult) -> None:
     schedules = synth.resources("AWS::Scheduler::Schedule")
     assert len(schedules) == 1
     props = schedules[0][2]["Properties"]
-    machines = [logical_id for _, logical_id, _ in synth.resources("AWS::StepFunctions::StateMachine")]
     assert props["ScheduleExpression"] == "cron(5 * * * ? *)"
-    assert props["Target"]["Arn"] == {"Ref": machines[0]}
-    assert props["Target"]["Input"] == "{}"
+    starters = [
+        logical_id
+        for _, logical_id, res in synth.resources("AWS::Lambda::Function")
+        if res["Properties"].get("Handler") == c.LAMBDA_HANDLERS["start"]
+    ]
+    assert len(starters) == 1
+    assert props["Target"]["Arn"] == {"Fn::GetAtt": [starters[0], "Arn"]}
+    assert json.loads(props["Target"]["Input"]) == {"scheduled_time": "<aws.scheduler.scheduled-time>"}
     assert "DeadLetterConfig" in props["Target"] and "KmsKeyArn" in props
+    # and the start function may start executions of the hourly state machine, nothing more
+    pipeline = synth.template("Pipeline")
+    machine = next(iter(pipeline.find_resources("AWS::StepFunctions::StateMachine")))
+    pipeline.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Action": "states:StartExecution", "Resource": {"Ref": machine}})]
+                )
+            }
+        },
+    )
 
 
 def test_query_api_is_authorized_throttled_and_logged(synth: SynthResult) -> None:

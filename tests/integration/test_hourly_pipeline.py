@@ -208,3 +208,42 @@ def test_transform_failure_is_recorded_and_the_execution_succeeds(
     errors = failures(execution)
     assert set(errors) == {"alpha", "beta"} and all("ended FAILED" in e for e in errors.values())
     assert all(t.status is TenantStatus.FAILED for t in platform.registry.list())
+
+
+def test_one_tenant_failing_its_transform_among_twenty_fails_alone(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch, pg_admin: str, db_prefix: str
+) -> None:
+    # Given twenty small tenants packed into one Spark run, one of whose data always breaks the transform
+    specs = [TenantSpec(f"t{i:02d}", 3) for i in range(20)]
+    data = generate_dataset(23, specs, START, END)
+    import glue_jobs.transform_tickets as job
+
+    real_run = job.run
+
+    def run(spark, args):  # type: ignore[no-untyped-def]
+        manifest = spark.sparkContext.wholeTextFiles(args.manifest).first()[1]
+        if "tenant_id=t07/" in manifest:
+            raise RuntimeError("corrupt input for t07")
+        return real_run(spark, args)
+
+    monkeypatch.setattr(job, "run", run)
+    with SourceServer(data, now=END) as server:
+        for spec in specs:
+            platform.add_tenant(spec.tenant_id, server.base_url(spec.tenant_id))
+
+        # When the hour runs
+        execution = platform.run_hour()
+
+    # Then the execution succeeds, nineteen tenants are loaded, and t07's failure is recorded and reported
+    assert execution["status"] == "SUCCEEDED"
+    batches = execution["output"]["batches"]
+    assert len(batches) == 1
+    assert sorted(batches[0]["loaded"]) == sorted(s.tenant_id for s in specs if s.tenant_id != "t07")
+    assert set(failures(execution)) == {"t07"} and "ended FAILED" in failures(execution)["t07"]
+    listed = {t.tenant_id: t for t in platform.registry.list()}
+    assert listed["t07"].status is TenantStatus.FAILED
+    for spec in specs:
+        if spec.tenant_id != "t07":
+            t = listed[spec.tenant_id]
+            assert t.status is TenantStatus.ACTIVE and t.data_version == 1
+            assert store_rows(pg_admin, db_prefix, t.store, t.tenant_id) == expected_rows(data[t.tenant_id], END)

@@ -17,9 +17,12 @@ from unittest import mock
 from botocore.exceptions import ClientError
 
 from tenant_analytics import constants as c
+from tenant_analytics.errors import TenantAnalyticsError
 from tenant_analytics.local.aws import LocalAws, local_aws
 from tenant_analytics.local.postgres import admin_url, ensure_database
 from tenant_analytics.pipeline import runtime
+from tenant_analytics.pipeline.plan import last_complete_hour, parse_hour
+from tenant_analytics.pipeline.start import execution_name
 from tenant_analytics.query import runtime as query_runtime
 from tenant_analytics.query.auth import DevSigner
 from tenant_analytics.query.contract import Answer, parse_query
@@ -49,12 +52,16 @@ class LocalPlatform:
 
     def run_hour(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Execute the hourly state machine once (the real ASL) and return its description, output parsed."""
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        base = f"hourly-{stamp}"
+        payload = payload or {}
+        try:
+            hour = parse_hour(payload["hour"], datetime.now(UTC)) if "hour" in payload else None
+        except TenantAnalyticsError:
+            hour = None  # the state machine itself rejects the input, with its own message
+        hour = hour or last_complete_hour(datetime.now(UTC))
         for attempt in range(1, 100):
-            name = base if attempt == 1 else f"{base}-{attempt}"
+            name = execution_name(hour, attempt)  # a re-run of the same hour gets the next free suffix
             try:
-                desc = self.aws.run_state_machine(name, payload or {})
+                desc = self.aws.run_state_machine(name, payload)
                 break
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":

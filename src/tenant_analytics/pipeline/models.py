@@ -43,7 +43,7 @@ class TenantExport(BaseModel):
 
 class TenantFailure(BaseModel):
     tenant_id: str
-    step: Literal["export", "transform", "load", "publish"]
+    step: Literal["export", "transform", "load", "publish", "batch"]
     error: str
 
 
@@ -82,8 +82,22 @@ class StateError(BaseModel):
     cause: str | None = Field(default=None, alias="Cause")
 
 
+class PublishResult(BaseModel):
+    batch_id: str
+    loaded: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    failed: list[TenantFailure] = Field(default_factory=list)
+    freshness_lag_seconds: int | None = Field(
+        default=None, description="seconds from the end of the published hour to now (None if nothing published)"
+    )
+
+
 class BatchState(BaseModel):
-    """The state of one Map iteration, as it grows through export, transform and load."""
+    """The state of one Map iteration, as it grows through export, transform and load.
+
+    When a shared step fails for a batch of several tenants, the batch is run again tenant by tenant:
+    ``retry_queue`` holds the tenants still to run alone and ``outcome`` what has been published so far.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -94,13 +108,13 @@ class BatchState(BaseModel):
     step: StepOutputs | None = None
     load: LoadResult | None = None
     error: StateError | None = None
+    retry_queue: list[str] = Field(default_factory=list)
+    outcome: PublishResult | None = None
 
 
-class PublishResult(BaseModel):
-    batch_id: str
-    loaded: list[str] = Field(default_factory=list)
-    unchanged: list[str] = Field(default_factory=list)
-    failed: list[TenantFailure] = Field(default_factory=list)
-    freshness_lag_seconds: int | None = Field(
-        default=None, description="seconds from the end of the published hour to now (None if nothing published)"
-    )
+class PublishStep(BaseModel):
+    """What the publish step hands back to the state machine: go on with ``state``, or end with ``outcome``."""
+
+    done: bool
+    outcome: PublishResult
+    state: BatchState | None = None

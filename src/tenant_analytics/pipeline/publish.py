@@ -10,7 +10,7 @@ from tenant_analytics.tenants.registry import TenantRegistry
 
 from .cursors import CursorStore
 from .export import STREAM
-from .models import BatchState, PublishResult, TenantFailure
+from .models import Batch, BatchState, PublishResult, PublishStep, TenantFailure
 
 
 def publish_batch(
@@ -18,29 +18,47 @@ def publish_batch(
     registry: TenantRegistry,
     cursors: CursorStore,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> PublishResult:
-    """Record the batch's outcome per tenant and return it (the execution's output lists every failure)."""
+) -> PublishStep:
+    """Record this pass's outcome per tenant and say what runs next.
+
+    A failed shared step (transform, load) of a multi-tenant batch fails no tenant yet: those tenants are
+    queued to run again one by one, so only a tenant that fails on its own is marked failed.
+    """
     loaded_through = state.hour + timedelta(hours=1)
-    result = PublishResult(batch_id=state.batch.batch_id)
+    outcome = state.outcome or PublishResult(batch_id=state.batch.batch_id)
     export = state.step.export if state.step else None
     failures: list[TenantFailure] = list(export.failures) if export else []
+    queue = list(state.retry_queue)
     if state.error is not None:
-        # A whole step failed: every tenant that had data in flight failed with it.
-        in_flight = [e.tenant_id for e in export.exported] if export else state.batch.tenants
-        cause = f"{state.error.error}: {state.error.cause or 'no cause given'}"
-        failures += [TenantFailure(tenant_id=t, step="transform", error=cause[:1000]) for t in in_flight]
+        in_flight = [e.tenant_id for e in export.exported] if export else list(state.batch.tenants)
+        if len(in_flight) > 1:
+            queue = in_flight + queue
+        else:
+            step = "transform" if state.error.error == "TransformFailed" else "batch"
+            cause = f"{state.error.error}: {state.error.cause or 'no cause given'}"
+            failures += [TenantFailure(tenant_id=t, step=step, error=cause[:1000]) for t in in_flight]
     elif state.load is not None:
         failures += state.load.failures
         for load in state.load.loaded:
             cursors.mark_loaded(load.tenant_id, STREAM, load.last_seq)
             registry.record_load(load.tenant_id, size_rows=load.size_rows, loaded_through=loaded_through)
-            result.loaded.append(load.tenant_id)
+            outcome.loaded.append(load.tenant_id)
     for tenant_id in export.unchanged if export else []:
         registry.record_fresh(tenant_id, loaded_through=loaded_through)
-        result.unchanged.append(tenant_id)
+        outcome.unchanged.append(tenant_id)
     for failure in failures:
         registry.set_status(failure.tenant_id, TenantStatus.FAILED, error=f"{failure.step}: {failure.error}")
-    result.failed = failures
-    if result.loaded or result.unchanged:
-        result.freshness_lag_seconds = max(0, int((clock() - loaded_through).total_seconds()))
-    return result
+    outcome.failed += failures
+    if outcome.loaded or outcome.unchanged:
+        outcome.freshness_lag_seconds = max(0, int((clock() - loaded_through).total_seconds()))
+    if not queue:
+        return PublishStep(done=True, outcome=outcome)
+    following = BatchState(
+        batch=Batch(batch_id=f"{outcome.batch_id}-{queue[0]}", tenants=[queue[0]], engine=state.batch.engine),
+        hour=state.hour,
+        run_id=state.run_id,
+        poll_seconds=state.poll_seconds,
+        retry_queue=queue[1:],
+        outcome=outcome,
+    )
+    return PublishStep(done=False, outcome=outcome, state=following)
