@@ -9,7 +9,13 @@ import pytest
 
 from tenant_analytics.local import demo
 from tenant_analytics.local.platform import local_platform
-from tenant_analytics.sources.synthetic import default_tenants, generate_dataset, latest_versions, parse_timestamp
+from tenant_analytics.sources.synthetic import (
+    changed_since,
+    default_tenants,
+    generate_dataset,
+    latest_versions,
+    parse_timestamp,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark")]
 
@@ -41,5 +47,11 @@ def test_demo_numbers_equal_an_independent_count(tmp_path: Path, pg_admin: str, 
     got = {s.tenant_id: (s.tickets_loaded, s.busiest_day, s.busiest_day_created) for s in summaries}
     assert got == expected
     assert {s.tier for s in summaries} == {"aurora", "redshift"}
-    assert all(s.data_version == 1 for s in summaries)
+    # and two hours ran, the second moving only what changed since the first
+    assert all(s.data_version == 2 for s in summaries)
+    exported = [int(line.split(": ")[1].split()[0]) for line in lines if "changed records exported" in line]
+    dataset = generate_dataset(demo.DEMO_SEED, default_tenants(), demo.DEMO_START, demo.DEMO_END)
+    first = sum(len(latest_versions(v, demo.DEMO_FIRST_HOUR_SEES)) for v in dataset.values())
+    changed = sum(len(changed_since(v, demo.DEMO_FIRST_HOUR_SEES, demo.DEMO_END)) for v in dataset.values())
+    assert exported == [first, changed] and changed < first
     assert any("busiest day" in line for line in lines)

@@ -87,6 +87,7 @@ class PublishResult(BaseModel):
     loaded: list[str] = Field(default_factory=list)
     unchanged: list[str] = Field(default_factory=list)
     failed: list[TenantFailure] = Field(default_factory=list)
+    records_exported: int = Field(default=0, description="source records landed by this run's exports")
     freshness_lag_seconds: int | None = Field(
         default=None, description="seconds from the end of the published hour to now (None if nothing published)"
     )

@@ -29,6 +29,8 @@ def publish_batch(
     export = state.step.export if state.step else None
     failures: list[TenantFailure] = list(export.failures) if export else []
     queue = list(state.retry_queue)
+    if export is not None:
+        outcome.records_exported += sum(e.records for e in export.exported)
     if state.error is not None:
         in_flight = [e.tenant_id for e in export.exported] if export else list(state.batch.tenants)
         if len(in_flight) > 1:
