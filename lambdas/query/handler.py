@@ -71,6 +71,13 @@ def domain_error(exc: TenantAnalyticsError) -> Response[Any]:
     return Response(status_code=exc.http_status, content_type=content_types.APPLICATION_JSON, body=exc.to_dict())
 
 
+@app.exception_handler(ValueError)  # type: ignore[untyped-decorator]
+def unreadable_body(exc: ValueError) -> Response[Any]:
+    # e.g. a body that is not JSON, or a multipart content type without a boundary: the caller's mistake
+    body = {"error": {"code": "invalid_input", "message": f"the request body could not be read: {exc}", "field": ""}}
+    return Response(status_code=400, content_type=content_types.APPLICATION_JSON, body=body)
+
+
 @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
 def invalid_request(exc: RequestValidationError) -> Response[Any]:
     error = invalid_query(list(exc.errors()), strip=("body", "query", "batch"))

@@ -96,9 +96,14 @@ def make_server(gateway: LocalApiGateway, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def _forward(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode() if length else None
+            raw = self.rfile.read(length) if length else b""
             path = self.path.split("?", 1)[0]
-            response = gateway.handle(self.command, path, dict(self.headers.items()), body)
+            try:
+                body = raw.decode() if raw else None
+            except UnicodeDecodeError:
+                response = _error(400, "invalid_input", "the request body is not UTF-8 text")
+            else:
+                response = gateway.handle(self.command, path, dict(self.headers.items()), body)
             payload = response.body.encode()
             self.send_response(response.status)
             for key, value in response.headers.items():
@@ -108,7 +113,11 @@ def make_server(gateway: LocalApiGateway, port: int) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _forward
+        def __getattr__(self, name: str) -> Any:
+            # every method (GET, POST, ... even unknown ones) reaches the gateway, which answers it
+            if name.startswith("do_"):
+                return self._forward
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:
             return

@@ -8,12 +8,14 @@ separate CLI calls share one platform.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -61,12 +63,34 @@ class LocalLambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+_log_dir: Path | None = None
+
+
+def _set_log_dir(path: Path | None) -> Path | None:
+    """Where functions' logs go from now on (``home/logs``); returns the previous folder."""
+    global _log_dir
+    previous, _log_dir = _log_dir, path
+    return previous
+
+
+@contextmanager
+def _function_log(function_name: str) -> Iterator[Any]:
+    if _log_dir is None:
+        yield sys.stderr
+        return
+    _log_dir.mkdir(parents=True, exist_ok=True)
+    with (_log_dir / f"{function_name}.log").open("a", encoding="utf-8") as log:
+        yield log
+
+
 def invoke_handler(handler_path: str, function_name: str, event: Any) -> tuple[str, bool]:
     """Call the real handler; return (payload JSON, errored) the way Lambda reports a function error."""
     module_name, attr = handler_path.rsplit(".", 1)
     handler = getattr(importlib.import_module(module_name), attr)
     try:
-        result = handler(event, LocalLambdaContext(function_name=function_name))
+        # What a function prints (its metrics, warnings) goes to its log file, as on AWS to CloudWatch Logs.
+        with _function_log(function_name) as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            result = handler(event, LocalLambdaContext(function_name=function_name))
     except Exception as exc:  # reported as a function error, exactly as Lambda does
         payload = {
             "errorMessage": getattr(exc, "message", None) or str(exc),
@@ -414,6 +438,7 @@ def local_aws(home: Path, store_dsns: dict[str, tuple[str, str]], *, persist: bo
             stack.enter_context(patch)
         # moto's execution engine logs every state at INFO; keep the console for the platform's own output
         logging.getLogger("moto").setLevel(logging.ERROR)
+        stack.callback(_set_log_dir, _set_log_dir(home / "logs"))
         sfn, arn = _create_resources(home)
         snapshot = StateSnapshot(home / "aws")
         snapshot.restore()

@@ -5,23 +5,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from tenant_analytics.errors import InvalidQuery
 
 Granularity = Literal["10s", "minute", "hour", "day", "week", "month"]
 Operator = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "is_null"]
-Scalar = str | int | float | bool
+# Strict: what the OpenAPI document says is what is accepted (no "1" for 1, no 0 for false).
+Scalar = StrictStr | StrictInt | StrictFloat | StrictBool
 MAX_LIMIT = 10_000
 
 
 class TimeSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    dimension: str
+    dimension: StrictStr
     granularity: Granularity | None = None
     from_: datetime | None = Field(default=None, alias="from")
     to: datetime | None = None
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("must be an ISO-8601 string, e.g. 2026-01-01T00:00:00Z")
+        return value
 
     @field_validator("from_", "to")
     @classmethod
@@ -34,7 +52,7 @@ class TimeSpec(BaseModel):
 class Filter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dimension: str
+    dimension: StrictStr
     op: Operator
     values: list[Scalar] = Field(default_factory=list)
 
@@ -42,8 +60,8 @@ class Filter(BaseModel):
 class Order(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    by: str
-    desc: bool = False
+    by: StrictStr
+    desc: StrictBool = False
 
 
 class Query(BaseModel):
@@ -51,13 +69,13 @@ class Query(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str
-    measures: list[str] = Field(min_length=1)
-    dimensions: list[str] = Field(default_factory=list)
+    dataset: StrictStr
+    measures: list[StrictStr] = Field(min_length=1)
+    dimensions: list[StrictStr] = Field(default_factory=list)
     time: TimeSpec | None = None
     filters: list[Filter] = Field(default_factory=list)
     order: list[Order] = Field(default_factory=list)
-    limit: int = Field(default=1000, ge=1, le=MAX_LIMIT)
+    limit: StrictInt = Field(default=1000, ge=1, le=MAX_LIMIT)
 
     def normalized(self) -> str:
         """Canonical JSON of the query (the cache key's query part)."""
