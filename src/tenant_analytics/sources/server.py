@@ -1,16 +1,35 @@
-"""A local HTTP server speaking the cursor-based incremental ticket export protocol, one path prefix per tenant.
+"""A local HTTP server speaking a support API's export endpoints, one path prefix per tenant.
 
-``GET /tenants/<tenant_id>/api/v2/incremental/tickets/cursor.json?start_time=<unix s>`` (or ``?cursor=<c>``)
-answers ``{"tickets": [...], "after_cursor": ..., "after_url": ..., "end_of_stream": ...}``:
+Every endpoint lives under ``/tenants/<tenant_id>``; the server's clock (:meth:`SourceServer.set_now`) decides what
+is visible: a version or event from its ``updated_at`` / ``created_at`` on.
 
-* each ticket appears once, as its latest version visible at the server's clock (``updated_at <= now``);
-* tickets are ordered by ``(updated_at, id)`` of that version, ``page_size`` per page;
-* ``start_time`` selects tickets with ``updated_at >= start_time`` and must be at least 60 s before ``now``;
+Cursor-based, ``GET .../api/v2/incremental/{tickets,users}/cursor.json?start_time=<unix s>`` (or ``?cursor=<c>``)
+answers ``{"tickets" | "users": [...], "after_cursor", "after_url", "before_cursor", "before_url", "end_of_stream"}``:
+
+* each record appears once, as its latest version visible at the server's clock;
+* records are ordered by ``(updated_at, id)`` of that version, ``page_size`` per page;
+* ``start_time`` selects records with ``updated_at >= start_time`` and must be at least 60 s before ``now``;
 * a cursor means "after this ``(updated_at, id)``"; every page, even an empty last one, carries the cursor of its
-  end position, so calling again later with the last ``after_cursor`` returns exactly the tickets changed since.
+  end position, so calling again later with the last ``after_cursor`` returns exactly the records changed since.
 
-Tests move the clock with :meth:`SourceServer.set_now` and make the next requests fail with
-:meth:`SourceServer.inject`.
+Time-based, ``GET .../api/v2/incremental/{ticket_events,organizations}.json?start_time=<unix s>`` answers
+``{"ticket_events" | "organizations": [...], "next_page", "end_time", "count", "end_of_stream"}``:
+
+* items with timestamp ``>= start_time`` (events by ``created_at``; the latest version of each organization by
+  ``updated_at``), ordered by ``(timestamp, id)``;
+* a page holds ``page_size`` items but never splits the items of its last second, so it may hold more;
+* ``end_time`` is the last item's timestamp and ``next_page`` starts there, so that second's items come again on
+  the next page (clients drop the duplicates). When a whole page shares one second, ``end_time`` is that second
+  plus one, so paging always advances. An empty page has ``end_time = start_time``;
+* ``end_of_stream`` is true when fewer than ``page_size`` items came back.
+
+Plain paging, ``GET .../api/v2/groups.json?page=<n>`` answers ``{"groups": [...], "next_page", "count"}``.
+
+Tenants listed in ``credentials`` must send HTTP basic auth ``("<email>/token", "<api token>")`` or
+``Authorization: Bearer <api token>``; other requests get 401.
+
+Tests make the next requests fail with :meth:`SourceServer.inject`, or a random share of all requests with
+:meth:`SourceServer.fault_rate`.
 """
 
 from __future__ import annotations
@@ -18,27 +37,45 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import hmac
 import json
 import logging
 import math
+import random
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final, Literal, get_args
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from tenant_analytics.sources.client import EXPORT_PATH, MIN_START_TIME_AGE_S
-from tenant_analytics.sources.synthetic import TicketVersion
+from tenant_analytics.sources.endpoints import (
+    ENDPOINTS,
+    GROUPS_PATH,
+    MIN_START_TIME_AGE_S,
+    ORGANIZATIONS_PATH,
+    TICKET_EVENTS_PATH,
+    TICKETS_CURSOR_PATH,
+    USERS_CURSOR_PATH,
+    Entity,
+)
+from tenant_analytics.sources.synthetic import RecordVersion, SupportDataset, TicketVersion
+from tenant_analytics.sources.timestamps import parse_timestamp
 
 logger = logging.getLogger(__name__)
 
-FaultKind = Literal["http_500", "http_429", "malformed_json", "bad_page", "slow"]
+FaultKind = Literal["http_500", "http_429", "malformed_json", "bad_page", "slow", "malformed_record"]
 FAULT_KINDS: Final[tuple[str, ...]] = get_args(FaultKind)
+# Kinds a client recovers from by retrying (or waiting): a run with them must land exactly what a clean run lands.
+RETRYABLE_FAULT_KINDS: Final[tuple[FaultKind, ...]] = ("http_500", "http_429", "slow")
+
+EXPORT_PATH: Final = TICKETS_CURSOR_PATH
+_ROUTES: Final[dict[str, Entity]] = {endpoint.path: entity for entity, endpoint in ENDPOINTS.items()}
 
 
 class BadRequest(ValueError):
@@ -47,7 +84,7 @@ class BadRequest(ValueError):
 
 @dataclass(frozen=True)
 class Position:
-    """A place in the ``(updated_at, id)`` order; ``ticket_id=None`` means "before every ticket at ``updated_at``"."""
+    """A place in the ``(updated_at, id)`` order; ``ticket_id=None`` means "before every record at ``updated_at``"."""
 
     updated_at: int
     ticket_id: int | None
@@ -86,53 +123,121 @@ def parse_start_time(text: str, now_s: int) -> Position:
     return Position(start_time, None)
 
 
-class _TenantTickets:
-    """One tenant's versions, sorted by ``valid_from``, with the visible snapshot of the last clock reading cached."""
+@dataclass(frozen=True)
+class _Visible:
+    """The latest visible version of each record: sort keys ``(updated_s, id)``, their seconds, and the JSON."""
 
-    def __init__(self, versions: Sequence[TicketVersion]) -> None:
-        ordered = sorted(versions, key=lambda version: (version.valid_from, version.ticket_id))
-        self._times = [math.floor(version.valid_from.timestamp()) for version in ordered]
+    keys: list[tuple[int, int]]
+    times: list[int]
+    payloads: list[Mapping[str, Any]]
+
+
+class _LatestVersions:
+    """One entity's versions of one tenant, sorted by time, with the snapshot of the last clock reading cached."""
+
+    def __init__(self, versions: Sequence[tuple[int, int, Mapping[str, Any]]]) -> None:
+        ordered = sorted(versions, key=lambda version: (version[0], version[1]))
+        self._times = [version[0] for version in ordered]
         self._versions = ordered
         self._lock = threading.Lock()
         self._cached_at: int | None = None
-        self._cached: tuple[list[tuple[int, int]], list[Mapping[str, Any]]] = ([], [])
+        self._cached = _Visible([], [], [])
 
-    def visible(self, now_s: int) -> tuple[list[tuple[int, int]], list[Mapping[str, Any]]]:
-        """Return the sort keys and JSON of each ticket's latest version with ``updated_at <= now_s``, in order."""
+    def visible(self, now_s: int) -> _Visible:
+        """Return each record's latest version with ``updated_at <= now_s``, in ``(updated_at, id)`` order."""
         with self._lock:
             if self._cached_at != now_s:
                 count = bisect.bisect_right(self._times, now_s)
                 latest: dict[int, tuple[int, Mapping[str, Any]]] = {}
-                for updated_s, version in zip(self._times[:count], self._versions[:count], strict=True):
-                    latest[version.ticket_id] = (updated_s, version.ticket)
-                ordered = sorted((updated_s, ticket_id) for ticket_id, (updated_s, _) in latest.items())
-                self._cached = (ordered, [latest[ticket_id][1] for _, ticket_id in ordered])
+                for updated_s, record_id, record in self._versions[:count]:
+                    latest[record_id] = (updated_s, record)
+                keys = sorted((updated_s, record_id) for record_id, (updated_s, _) in latest.items())
+                self._cached = _Visible(keys, [key[0] for key in keys], [latest[record_id][1] for _, record_id in keys])
                 self._cached_at = now_s
             return self._cached
 
 
+@dataclass(frozen=True)
+class _TenantSource:
+    """Everything the server holds for one tenant."""
+
+    tickets: _LatestVersions
+    users: _LatestVersions
+    organizations: _LatestVersions
+    event_times: list[int] = field(repr=False)
+    events: Sequence[Mapping[str, Any]] = field(repr=False)
+    groups: Sequence[Mapping[str, Any]] = field(repr=False)
+
+    @classmethod
+    def of(cls, data: SupportDataset | Sequence[TicketVersion]) -> _TenantSource:
+        tickets: Sequence[TicketVersion]
+        users: Sequence[RecordVersion]
+        organizations: Sequence[RecordVersion]
+        events: Sequence[Mapping[str, Any]]
+        groups: Sequence[Mapping[str, Any]]
+        if isinstance(data, SupportDataset):
+            tickets, users, organizations = data.tickets, data.users, data.organizations
+            events = sorted(data.ticket_events, key=lambda event: (event["created_at"], event["id"]))
+            groups = sorted(data.groups, key=lambda group: int(group["id"]))
+        else:
+            tickets, users, organizations, events, groups = data, [], [], [], []
+        return cls(
+            tickets=_LatestVersions([(_seconds(v.valid_from), v.ticket_id, v.ticket) for v in tickets]),
+            users=_LatestVersions([(_seconds(v.valid_from), v.record_id, v.record) for v in users]),
+            organizations=_LatestVersions([(_seconds(v.valid_from), v.record_id, v.record) for v in organizations]),
+            event_times=[_seconds(parse_timestamp(event["created_at"])) for event in events],
+            events=events,
+            groups=groups,
+        )
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: HTTPStatus
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A page before serialization, so that a ``malformed_record`` fault can corrupt one of its items."""
+
+    document: dict[str, Any]
+    list_key: str
+
+
 class SourceServer:
-    """A multi-tenant fake of a support API's incremental ticket export, served on loopback from a thread."""
+    """A multi-tenant fake of a support API's export endpoints, served on loopback from a thread."""
 
     def __init__(
         self,
-        dataset: Mapping[str, Sequence[TicketVersion]],
+        dataset: Mapping[str, SupportDataset | Sequence[TicketVersion]],
         *,
         page_size: int = 100,
         now: datetime | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        credentials: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
-        """Serve ``dataset`` (tenant id -> versions); ``now=None`` follows the wall clock."""
+        """Serve ``dataset`` (tenant id -> support dataset, or only its ticket versions); ``now=None`` = wall clock.
+
+        ``credentials`` maps tenant ids to the ``("<email>/token", "<api token>")`` pair their requests must carry.
+        """
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         self.page_size = page_size
-        self._tenants = {tenant_id: _TenantTickets(versions) for tenant_id, versions in dataset.items()}
+        self._tenants = {tenant_id: _TenantSource.of(data) for tenant_id, data in dataset.items()}
+        self._credentials = dict(credentials or {})
         self._now = _check_aware(now)
         self._host = host
         self._port = port
         self._state_lock = threading.Lock()
         self._faults: deque[tuple[FaultKind, float]] = deque()
+        self._fault_rate = 0.0
+        self._fault_rate_kinds: tuple[FaultKind, ...] = ()
+        self._fault_rate_delay = 0.0
+        self._fault_rng = random.Random(0)
+        self._corrupted = 0
         self._request_log: list[str] = []
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -192,6 +297,10 @@ class SourceServer:
         """Return the full URL of a tenant's incremental ticket export endpoint (without query)."""
         return self.base_url(tenant_id) + EXPORT_PATH
 
+    def endpoint_url(self, tenant_id: str, entity: Entity) -> str:
+        """Return the full URL of a tenant's endpoint for ``entity`` (without query)."""
+        return self.base_url(tenant_id) + ENDPOINTS[entity].path
+
     @property
     def now(self) -> datetime:
         """Return the server's clock: the time set last, or the wall clock if none was set."""
@@ -199,7 +308,7 @@ class SourceServer:
             return self._now if self._now is not None else datetime.now(UTC)
 
     def set_now(self, now: datetime | None) -> None:
-        """Set the server's clock; only versions with ``updated_at <= now`` are visible. ``None`` = wall clock."""
+        """Set the server's clock; only versions and events at or before ``now`` are visible. ``None`` = wall clock."""
         checked = _check_aware(now)
         with self._state_lock:
             self._now = checked
@@ -207,23 +316,41 @@ class SourceServer:
     # --- fault injection -------------------------------------------------------------------------------------
 
     def inject(self, kind: FaultKind, count: int = 1, *, delay: float = 2.0) -> None:
-        """Make the next ``count`` requests fail with ``kind`` (after any faults already queued).
+        """Make the next ``count`` requests, to any endpoint, fail with ``kind`` (after faults already queued).
 
         ``http_500`` answers 500; ``http_429`` answers 429 with ``Retry-After: 1``; ``malformed_json`` answers 200
-        with a body that is not JSON; ``bad_page`` answers 200 with JSON lacking ``tickets``; ``slow`` waits
-        ``delay`` seconds and then answers normally.
+        with a body that is not JSON; ``bad_page`` answers 200 with JSON lacking the list; ``slow`` waits
+        ``delay`` seconds and then answers normally; ``malformed_record`` answers normally except that one item of
+        the page (if it has any) loses its ``id``, gets a string ``id`` or an unreadable timestamp, in turn.
         """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; allowed: {', '.join(FAULT_KINDS)}")
+        _check_kinds([kind])
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
         with self._state_lock:
             self._faults.extend([(kind, delay)] * count)
 
+    def fault_rate(self, rate: float, kinds: Sequence[FaultKind], seed: int, *, delay: float = 0.05) -> None:
+        """Fail a random share ``rate`` of the requests not taken by :meth:`inject`, with kinds drawn from ``kinds``.
+
+        Draws come from ``random.Random(seed)`` in order of arrival, so a client reading sequentially meets the
+        same faults on every run. ``slow`` faults wait ``delay`` seconds. ``rate=0`` turns the mode off.
+        """
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate must be within [0, 1], got {rate}")
+        if rate > 0 and not kinds:
+            raise ValueError("give at least one fault kind for a positive rate")
+        _check_kinds(kinds)
+        with self._state_lock:
+            self._fault_rate = rate
+            self._fault_rate_kinds = tuple(kinds)
+            self._fault_rate_delay = delay
+            self._fault_rng = random.Random(seed)
+
     def clear_faults(self) -> None:
-        """Drop every fault not yet applied."""
+        """Drop every fault not yet applied and turn off the random fault rate."""
         with self._state_lock:
             self._faults.clear()
+            self._fault_rate = 0.0
 
     @property
     def request_log(self) -> list[str]:
@@ -236,50 +363,166 @@ class SourceServer:
     def _next_fault(self, target: str) -> tuple[FaultKind, float] | None:
         with self._state_lock:
             self._request_log.append(target)
-            return self._faults.popleft() if self._faults else None
+            if self._faults:
+                return self._faults.popleft()
+            if self._fault_rate > 0 and self._fault_rng.random() < self._fault_rate:
+                return self._fault_rng.choice(self._fault_rate_kinds), self._fault_rate_delay
+            return None
 
-    def _handle(self, target: str) -> _Response:
+    def _handle(self, target: str, headers: Message | None = None) -> _Response:
         fault = self._next_fault(target)
+        kind: FaultKind | None = None
         if fault is not None:
             kind, delay = fault
             if kind == "slow":
                 self._stopping.wait(delay)
-            else:
+            elif kind != "malformed_record":
                 return _fault_response(kind)
         split = urlsplit(target)
         prefix, _, rest = split.path.partition("/tenants/")
         tenant_id, slash, endpoint = rest.partition("/")
-        if prefix or not slash or "/" + endpoint != EXPORT_PATH:
+        entity = _ROUTES.get("/" + endpoint)
+        if prefix or not slash or entity is None:
             return _error(HTTPStatus.NOT_FOUND, "not_found", f"no endpoint at {split.path}")
         tenant_id = unquote(tenant_id)
-        tickets = self._tenants.get(tenant_id)
-        if tickets is None:
+        source = self._tenants.get(tenant_id)
+        if source is None:
             return _error(HTTPStatus.NOT_FOUND, "unknown_tenant", f"tenant '{tenant_id}' is not known to this source")
+        if not self._authorized(tenant_id, headers):
+            return _error(
+                HTTPStatus.UNAUTHORIZED,
+                "unauthorized",
+                f"tenant '{tenant_id}' needs valid credentials (basic auth '<email>/token' and API token, or a bearer "
+                "token)",
+                headers=(("WWW-Authenticate", 'Basic realm="source"'),),
+            )
+        query = parse_qs(split.query, keep_blank_values=True)
+        now_s = math.floor(self.now.timestamp())
+        url = self.endpoint_url(tenant_id, entity)
         try:
-            return self._export_page(tenant_id, tickets, parse_qs(split.query, keep_blank_values=True))
+            if entity == "tickets":
+                page = self._cursor_page(url, "tickets", source.tickets, query, now_s)
+            elif entity == "users":
+                page = self._cursor_page(url, "users", source.users, query, now_s)
+            elif entity == "ticket_events":
+                page = self._time_page(url, "ticket_events", source.event_times, source.events, query, now_s)
+            elif entity == "organizations":
+                visible = source.organizations.visible(now_s)
+                page = self._time_page(url, "organizations", visible.times, visible.payloads, query, now_s)
+            else:
+                page = self._groups_page(url, source.groups, query, now_s)
         except BadRequest as exc:
             return _error(HTTPStatus.BAD_REQUEST, "invalid_parameter", str(exc))
+        if kind == "malformed_record":
+            self._corrupt_one(page, entity)
+        return _Response(HTTPStatus.OK, json.dumps(page.document).encode())
 
-    def _export_page(self, tenant_id: str, tickets: _TenantTickets, query: dict[str, list[str]]) -> _Response:
-        now_s = math.floor(self.now.timestamp())
+    def _authorized(self, tenant_id: str, headers: Message | None) -> bool:
+        expected = self._credentials.get(tenant_id)
+        if expected is None:
+            return True
+        header = headers.get("Authorization", "") if headers is not None else ""
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            return hmac.compare_digest(value.strip().encode(), expected[1].encode())
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, token = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(f"{user}:{token}".encode(), f"{expected[0]}:{expected[1]}".encode())
+
+    def _cursor_page(
+        self, url: str, list_key: str, records: _LatestVersions, query: dict[str, list[str]], now_s: int
+    ) -> _Page:
         start_times, cursors = query.get("start_time", []), query.get("cursor", [])
         if len(start_times) + len(cursors) != 1:
             raise BadRequest("give exactly one of start_time or cursor, once")
         position = parse_start_time(start_times[0], now_s) if start_times else decode_cursor(cursors[0])
-        keys, payloads = tickets.visible(now_s)
+        visible = records.visible(now_s)
+        keys = visible.keys
         first = _first_after(keys, position)
         last = min(first + self.page_size, len(keys))
         end_position = Position(*keys[last - 1]) if last > first else position
         after_cursor = encode_cursor(end_position)
-        body = {
-            "tickets": list(payloads[first:last]),
+        document = {
+            list_key: list(visible.payloads[first:last]),
             "after_cursor": after_cursor,
-            "after_url": f"{self.export_url(tenant_id)}?cursor={after_cursor}",
+            "after_url": f"{url}?cursor={after_cursor}",
             "before_cursor": None,
             "before_url": None,
             "end_of_stream": last == len(keys),
         }
-        return _Response(HTTPStatus.OK, json.dumps(body).encode())
+        return _Page(document, list_key)
+
+    def _time_page(
+        self,
+        url: str,
+        list_key: str,
+        times: Sequence[int],
+        items: Sequence[Mapping[str, Any]],
+        query: dict[str, list[str]],
+        now_s: int,
+    ) -> _Page:
+        start_times = query.get("start_time", [])
+        if len(start_times) != 1:
+            raise BadRequest("give start_time, once")
+        start_time = parse_start_time(start_times[0], now_s).updated_at
+        visible = bisect.bisect_right(times, now_s)
+        first = bisect.bisect_left(times, start_time, hi=visible)
+        last = min(first + self.page_size, visible)
+        end_time = start_time
+        if last > first:
+            end_time = times[last - 1]
+            # Never split a second: take every item sharing the last item's timestamp.
+            last = bisect.bisect_right(times, end_time, lo=last - 1, hi=visible)
+            if last - max(first, bisect.bisect_left(times, end_time, lo=first)) >= self.page_size:
+                end_time += 1  # the whole page is one second: restarting at it would return this page again
+        document = {
+            list_key: list(items[first:last]),
+            "next_page": f"{url}?start_time={end_time}",
+            "end_time": end_time,
+            "count": last - first,
+            "end_of_stream": last - first < self.page_size,
+        }
+        return _Page(document, list_key)
+
+    def _groups_page(
+        self, url: str, groups: Sequence[Mapping[str, Any]], query: dict[str, list[str]], now_s: int
+    ) -> _Page:
+        pages = query.get("page", ["1"])
+        if len(pages) != 1 or not pages[0].isdigit() or int(pages[0]) < 1:
+            raise BadRequest(f"page {pages!r} must be one positive integer")
+        number = int(pages[0])
+        visible = [group for group in groups if _seconds(parse_timestamp(group["created_at"])) <= now_s]
+        first = (number - 1) * self.page_size
+        last = min(first + self.page_size, len(visible))
+        document = {
+            "groups": visible[first:last],
+            "next_page": f"{url}?page={number + 1}" if last < len(visible) else None,
+            "previous_page": f"{url}?page={number - 1}" if number > 1 else None,
+            "count": len(visible),
+        }
+        return _Page(document, "groups")
+
+    def _corrupt_one(self, page: _Page, entity: Entity) -> None:
+        """Break the middle item of the page: drop its id, make the id a string, or garble its timestamp."""
+        items: list[dict[str, Any]] = page.document[page.list_key]
+        if not items:
+            return
+        with self._state_lock:
+            way = self._corrupted % 3
+            self._corrupted += 1
+        index = len(items) // 2
+        item = dict(items[index])  # the payloads are shared with the dataset; never mutate them
+        if way == 0:
+            item.pop("id", None)
+        elif way == 1:
+            item["id"] = str(item.get("id"))
+        else:
+            item[ENDPOINTS[entity].time_field] = "yesterday"
+        items[index] = item
 
 
 def _first_after(keys: list[tuple[int, int]], position: Position) -> int:
@@ -289,11 +532,14 @@ def _first_after(keys: list[tuple[int, int]], position: Position) -> int:
     return bisect.bisect_right(keys, (position.updated_at, position.ticket_id))
 
 
-@dataclass(frozen=True)
-class _Response:
-    status: HTTPStatus
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = ()
+def _seconds(moment: datetime) -> int:
+    return math.floor(moment.timestamp())
+
+
+def _check_kinds(kinds: Sequence[str]) -> None:
+    for kind in kinds:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; allowed: {', '.join(FAULT_KINDS)}")
 
 
 def _error(status: HTTPStatus, code: str, message: str, headers: tuple[tuple[str, str], ...] = ()) -> _Response:
@@ -325,7 +571,7 @@ def _handler_for(server: SourceServer) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
-            response = server._handle(self.path)
+            response = server._handle(self.path, self.headers)
             try:
                 self.send_response(response.status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -341,3 +587,21 @@ def _handler_for(server: SourceServer) -> type[BaseHTTPRequestHandler]:
             logger.debug("%s " + format, self.address_string(), *args)
 
     return _ExportHandler
+
+
+__all__ = [
+    "EXPORT_PATH",
+    "FAULT_KINDS",
+    "GROUPS_PATH",
+    "ORGANIZATIONS_PATH",
+    "RETRYABLE_FAULT_KINDS",
+    "TICKET_EVENTS_PATH",
+    "USERS_CURSOR_PATH",
+    "BadRequest",
+    "FaultKind",
+    "Position",
+    "SourceServer",
+    "decode_cursor",
+    "encode_cursor",
+    "parse_start_time",
+]

@@ -15,9 +15,28 @@ from tenant_analytics.sources.client import (
     SourceTicket,
     parse_page,
 )
+from tenant_analytics.sources.endpoints import Entity
+from tenant_analytics.sources.records import validate_record
+from tenant_analytics.sources.time_export import TimeExportClient, parse_time_page
 
 URL = "http://127.0.0.1:9/tenants/acme/api/v2/incremental/tickets/cursor.json?cursor=abc"
 BASE = "http://source.test/tenants/acme"
+TS = "2024-03-01T09:00:00Z"
+
+
+def _event(**overrides: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "id": 1,
+        "ticket_id": 2,
+        "created_at": TS,
+        "event_type": "comment",
+        "author_id": 900_001,
+        "public": True,
+        "previous_value": None,
+        "value": "Thanks",
+    }
+    event.update(overrides)
+    return event
 
 
 def _ticket(**overrides: Any) -> dict[str, Any]:
@@ -72,27 +91,95 @@ def test_offsets_are_converted_to_utc() -> None:
 @pytest.mark.parametrize(
     ("ticket", "expected"),
     [
-        ({k: v for k, v in _ticket().items() if k != "id"}, "ticket[1] field 'id' is missing"),
-        (_ticket(id="17"), "ticket[1] field 'id' is invalid"),
-        (_ticket(id=True), "ticket[1] field 'id' is invalid"),
-        (_ticket(updated_at="yesterday"), "ticket[1] (id 17) field 'updated_at' is invalid"),
-        (_ticket(updated_at="2024-03-02T10:30:05"), "ticket[1] (id 17) field 'updated_at' is invalid"),
-        (_ticket(updated_at=1709375405), "ticket[1] (id 17) field 'updated_at' is invalid"),
-        ({k: v for k, v in _ticket().items() if k != "updated_at"}, "(id 17) field 'updated_at' is missing"),
-        (_ticket(status="weird"), "(id 17) field 'status' is invalid"),
-        (_ticket(via={}), "(id 17) field 'via.channel' is missing"),
+        ({k: v for k, v in _ticket().items() if k != "id"}, "field 'id' is missing"),
+        (_ticket(id="17"), "field 'id' is invalid: Input should be a valid integer (got '17')"),
+        (_ticket(id=True), "field 'id' is invalid"),
+        (_ticket(updated_at="yesterday"), "field 'updated_at' is not an ISO-8601 time: 'yesterday'"),
+        (_ticket(updated_at="2024-03-02T10:30:05"), "field 'updated_at' is an ISO-8601 time without a timezone"),
+        (_ticket(updated_at=1709375405), "field 'updated_at' is not an ISO-8601 time: 1709375405"),
+        ({k: v for k, v in _ticket().items() if k != "updated_at"}, "field 'updated_at' is missing"),
+        (_ticket(status="weird"), "field 'status' is invalid"),
+        (_ticket(via={}), "field 'via.channel' is missing"),
     ],
 )
-def test_bad_ticket_names_page_url_ticket_and_field(ticket: dict[str, Any], expected: str) -> None:
-    # Given a page whose second ticket is broken
-    body = _body([_ticket(id=1), ticket])
+def test_bad_ticket_is_rejected_with_its_reason_and_the_rest_is_kept(ticket: dict[str, Any], expected: str) -> None:
+    # Given a page whose second of three tickets is broken
+    body = _body([_ticket(id=1), ticket, _ticket(id=3)])
     # When it is parsed
+    page = parse_page(body, url=URL, page_number=3)
+    # Then the good tickets are kept and the bad one comes back as served, with the reason
+    assert [t["id"] for t in page.items] == [1, 3] == [t.id for t in page.parsed]
+    assert len(page.rejected) == 1
+    record, reason = page.rejected[0]
+    assert record == ticket and reason.startswith(expected)
+    # And validate_record gives the same reason on its own
+    assert validate_record("tickets", ticket) == reason
+
+
+@pytest.mark.parametrize(
+    ("entity", "record", "expected"),
+    [
+        ("users", {"id": 1, "name": "Ada", "role": "agent", "created_at": TS, "updated_at": TS}, None),
+        ("users", {"id": 1, "name": "Ada", "role": "owner", "created_at": TS, "updated_at": TS}, "field 'role'"),
+        ("organizations", {"id": 7, "name": "Acme", "created_at": TS, "updated_at": "yesterday"}, "'yesterday'"),
+        ("organizations", {"id": 7, "name": "Acme", "domain_names": "a.com", "created_at": TS, "updated_at": TS},
+         "field 'domain_names' is invalid"),
+        ("groups", {"id": 5, "name": "Billing", "created_at": TS, "updated_at": TS}, None),
+        ("groups", {"name": "Billing", "created_at": TS, "updated_at": TS}, "field 'id' is missing"),
+        ("ticket_events", _event(), None),
+        ("ticket_events", _event(event_type="merge"), "field 'event_type' is invalid"),
+        ("ticket_events", _event(public="yes"), "field 'public' is invalid"),
+        ("ticket_events", _event(value=3), "field 'value' is invalid"),
+        ("ticket_events", [1, 2], "record is a JSON list, not an object"),
+    ],
+)  # fmt: skip
+def test_validate_record_names_the_first_problem(entity: Entity, record: Any, expected: str | None) -> None:
+    # Given a record of an entity
+    # When it is validated
+    reason = validate_record(entity, record)
+    # Then valid records give None and invalid ones a reason naming the field
+    if expected is None:
+        assert reason is None
+    else:
+        assert reason is not None and expected in reason
+
+
+def test_validate_record_refuses_an_unknown_entity() -> None:
+    # Given an entity no endpoint serves, When a record is validated, Then the error lists the allowed ones
+    with pytest.raises(InvalidInput, match="unknown entity 'macros'"):
+        validate_record("macros", {})  # type: ignore[arg-type]
+
+
+def test_users_page_keeps_items_under_the_users_key() -> None:
+    # Given a users page with an agent and a broken user
+    good = {"id": 9, "name": "Ada", "role": "admin", "created_at": TS, "updated_at": TS, "email": "a@x.com"}
+    body = json.dumps({"users": [good, {"id": 10}], "after_cursor": "c", "end_of_stream": False}).encode()
+    # When it is parsed as the users export
+    page = parse_page(body, url=URL, page_number=1, entity="users")
+    # Then the items and the alias hold the agent, the broken user is rejected
+    assert page.items == page.tickets == [good] and page.entity == "users"
+    assert [reason for _, reason in page.rejected] == ["field 'name' is missing"]
+    # And a ticket page is not a users page
+    with pytest.raises(MalformedPage, match="field 'users' is missing"):
+        parse_page(_body([_ticket()]), url=URL, page_number=1, entity="users")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"not json", "body is not JSON"),
+        (json.dumps({"end_time": 5, "end_of_stream": True}).encode(), "field 'ticket_events' is missing"),
+        (json.dumps({"ticket_events": [], "end_of_stream": True}).encode(), "field 'end_time' is missing"),
+        (json.dumps({"ticket_events": [], "end_time": "5", "end_of_stream": True}).encode(), "'end_time' is invalid"),
+        (json.dumps({"ticket_events": {}, "end_time": 5, "end_of_stream": True}).encode(), "'ticket_events' is inv"),
+    ],
+)
+def test_bad_time_page_is_malformed(body: bytes, expected: str) -> None:
+    # Given a time-based page without its list or paging fields
+    # When it is parsed, Then the whole page is refused naming the URL and the fault
     with pytest.raises(MalformedPage) as raised:
-        parse_page(body, url=URL, page_number=3)
-    # Then the message names the page, the URL with its cursor, the ticket and the field
-    message = str(raised.value)
-    assert message.startswith(f"page 3 of {URL}: ")
-    assert expected in message
+        parse_time_page(body, url=URL, page_number=2, entity="ticket_events")
+    assert str(raised.value).startswith(f"page 2 of {URL}: ") and expected in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -324,3 +411,52 @@ def test_base_url_must_be_absolute_http(base_url: str) -> None:
     # When a client is created, Then it is refused naming the URL
     with pytest.raises(InvalidInput, match="base URL"):
         CursorExportClient(base_url)
+
+
+class _AuthSession(_ScriptedSession):
+    """A scripted session that also records the auth and headers of each request."""
+
+    def __init__(self, script: Sequence[int | Exception]) -> None:
+        super().__init__(script)
+        self.sent: list[tuple[Any, dict[str, str]]] = []
+
+    def get(self, url: str | bytes, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.sent.append((kwargs.get("auth"), dict(kwargs.get("headers") or {})))
+        return super().get(url, **kwargs)
+
+
+def test_unauthorized_names_the_url_and_is_not_retried() -> None:
+    # Given a source answering 401
+    sleeps: list[float] = []
+    session = _AuthSession([401, 200])
+    # When a client without credentials reads it
+    with pytest.raises(SourceError) as raised:
+        list(_pages(_client(session, sleeps)))
+    # Then it fails at once, naming the URL and "401 unauthorized"
+    message = str(raised.value)
+    assert "401 unauthorized" in message and session.urls[0] in message and "none sent" in message
+    assert not isinstance(raised.value, SourceUnreachable) and sleeps == [] and len(session.urls) == 1
+
+
+def test_credentials_are_sent_with_every_request() -> None:
+    # Given one client with basic auth and one with a bearer token
+    basic, bearer = _AuthSession([200]), _AuthSession([200])
+    auth = ("agent@acme.test/token", "secret")
+    list(CursorExportClient(BASE, session=basic, auth=auth, clock=lambda: 2e9).iter_pages(start_time=0))
+    list(CursorExportClient(BASE, session=bearer, bearer_token="tok", clock=lambda: 2e9).iter_pages(start_time=0))
+    # Then the first sends the pair to requests and the second an Authorization header
+    assert basic.sent == [(auth, {"Accept": "application/json"})]
+    assert bearer.sent == [(None, {"Accept": "application/json", "Authorization": "Bearer tok"})]
+    # And giving both is refused
+    with pytest.raises(InvalidInput, match="not both"):
+        CursorExportClient(BASE, auth=auth, bearer_token="tok")
+
+
+@pytest.mark.parametrize("entity", ["tickets", "groups"])
+def test_time_client_only_serves_time_based_entities(entity: str) -> None:
+    # Given an entity without a time-based export, When a client is made for it, Then it is refused
+    with pytest.raises(InvalidInput, match="no time-based export"):
+        TimeExportClient(BASE, entity=entity)  # type: ignore[arg-type]
+    # And the cursor client refuses entities without a cursor export
+    with pytest.raises(InvalidInput, match="no cursor export"):
+        CursorExportClient(BASE, entity="organizations")  # type: ignore[arg-type]

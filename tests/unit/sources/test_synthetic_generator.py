@@ -1,27 +1,41 @@
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import re
+import tracemalloc
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from tenant_analytics.errors import InvalidInput
 from tenant_analytics.sources.synthetic import (
     CHANNELS,
+    EVENT_TYPES,
     PRIORITIES,
     STATUSES,
+    SYSTEM_AUTHOR_ID,
+    SupportDataset,
     TenantSpec,
     TicketVersion,
     changed_since,
     default_tenants,
+    events_until,
     generate_dataset,
+    generate_support_data,
     generate_tickets,
+    iter_ticket_events,
+    latest_organizations,
+    latest_records,
+    latest_users,
     latest_versions,
     parse_timestamp,
+    zipf_tenants,
 )
+from tenant_analytics.sources.ticket_replay import replay_tickets
 
 START = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday
 END = START + timedelta(days=14)
@@ -244,3 +258,263 @@ def test_duplicate_tenants_are_rejected() -> None:
     # When generating, Then the error names the tenant
     with pytest.raises(InvalidInput, match="'hooli'"):
         generate_dataset(1, tenants, START, END)
+
+
+# --- the whole support dataset: users, organizations, groups and ticket events -------------------------------
+
+
+@pytest.fixture(scope="module")
+def support() -> dict[str, SupportDataset]:
+    return generate_support_data(11, [TenantSpec("acme", 1200), TenantSpec("hooli", 30)], START, END)
+
+
+def _agent_ids(dataset: SupportDataset) -> set[int]:
+    return {user["id"] for user in latest_users(dataset.users, END).values() if user["role"] in ("agent", "admin")}
+
+
+def test_support_data_is_reproducible_and_its_tickets_are_generate_dataset(
+    support: dict[str, SupportDataset],
+) -> None:
+    # Given the support data of two tenants, and the same call again for one of them
+    again = generate_support_data(11, [TenantSpec("hooli", 30)], START, END)["hooli"]
+    # Then every entity is identical, byte for byte
+    assert json.dumps(again.ticket_events) == json.dumps(support["hooli"].ticket_events)
+    assert again == support["hooli"]
+    # And the ticket versions are exactly those of generate_dataset
+    assert support["acme"].tickets == generate_dataset(11, [TenantSpec("acme", 1200)], START, END)["acme"]
+
+
+def test_streamed_events_equal_the_in_memory_events(support: dict[str, SupportDataset]) -> None:
+    # Given the generator of one tenant's events
+    events = iter_ticket_events(TenantSpec("acme", 1200), 11, START, END)
+    # Then it is a lazy generator, not a list
+    assert inspect.isgenerator(events)
+    # When it is drained, Then it yields the in-memory events in the same order
+    assert list(events) == support["acme"].ticket_events
+
+
+def test_event_ids_are_unique_and_increase_with_time(support: dict[str, SupportDataset]) -> None:
+    # Given one tenant's events
+    events = support["acme"].ticket_events
+    # Then ids are 1..N in order and created_at never decreases along them
+    assert [event["id"] for event in events] == list(range(1, len(events) + 1))
+    times = [event["created_at"] for event in events]
+    assert times == sorted(times)
+    assert {event["event_type"] for event in events} == set(EVENT_TYPES)
+    assert all(TIMESTAMP.match(event["created_at"]) for event in events)
+
+
+def test_replaying_events_reproduces_every_version_of_every_ticket(support: dict[str, SupportDataset]) -> None:
+    # Given the tickets and events of a tenant, events grouped per ticket
+    dataset = support["acme"]
+    agents = _agent_ids(dataset)
+    events_of: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for event in dataset.ticket_events:
+        events_of[event["ticket_id"]].append(event)
+    for ticket_id, history in _by_ticket(dataset.tickets).items():
+        update_times = {event["created_at"] for event in events_of[ticket_id]}
+        # Then the ticket's events happen exactly at the instants of its versions
+        assert update_times == {version.ticket["updated_at"] for version in history}
+        for version in history:
+            ticket = version.ticket
+            update = [e for e in events_of[ticket_id] if e["created_at"] == ticket["updated_at"]]
+            # And all events of one update have one author; only the first version has a create event
+            assert len({event["author_id"] for event in update}) == 1
+            if version is history[0]:
+                assert update[0]["event_type"] == "create" and update[0]["value"] == ticket["status"]
+            else:
+                assert "create" not in {event["event_type"] for event in update}
+            # And replaying the events up to the version gives its status, assignee and priority
+            state = replay_tickets(events_until(events_of[ticket_id], version.valid_from), agents)[ticket_id]
+            assert (state.status, state.assignee_id, state.priority) == (
+                ticket["status"],
+                ticket["assignee_id"],
+                ticket["priority"],
+            )
+
+
+def test_status_changes_carry_the_previous_status_and_follow_the_lifecycle(
+    support: dict[str, SupportDataset],
+) -> None:
+    # Given each ticket's events in order
+    last_status: dict[int, str] = {}
+    reopened = 0
+    for event in support["acme"].ticket_events:
+        if event["event_type"] == "create":
+            last_status[event["ticket_id"]] = event["value"]
+        elif event["event_type"] == "status_change":
+            # Then each status change starts from the status the ticket was in and is an allowed move
+            assert event["previous_value"] == last_status[event["ticket_id"]]
+            assert event["value"] in NEXT_STATUSES[event["previous_value"]]
+            reopened += (event["previous_value"], event["value"]) == ("solved", "open")
+            last_status[event["ticket_id"]] = event["value"]
+    # And some solved tickets are reopened
+    assert reopened > 0
+
+
+def test_comments_are_authored_by_agents_or_requesters_and_public_means_a_reply(
+    support: dict[str, SupportDataset],
+) -> None:
+    # Given the latest tickets and the agents of a tenant
+    dataset = support["acme"]
+    agents = _agent_ids(dataset)
+    requester = {ticket_id: t["requester_id"] for ticket_id, t in latest_versions(dataset.tickets, END).items()}
+    comments = [event for event in dataset.ticket_events if event["event_type"] == "comment"]
+    for comment in comments:
+        # Then internal notes are by agents, and public comments by agents or by the ticket's requester
+        if not comment["public"]:
+            assert comment["author_id"] in agents
+        else:
+            assert comment["author_id"] in agents or comment["author_id"] == requester[comment["ticket_id"]]
+    # And all three kinds occur
+    kinds = {(c["public"], c["author_id"] in agents) for c in comments}
+    assert kinds == {(True, True), (False, True), (True, False)}
+    # And non-comment events are never public
+    assert not any(e["public"] for e in dataset.ticket_events if e["event_type"] != "comment")
+
+
+def test_first_reply_exists_exactly_for_tickets_with_a_reply_and_follows_creation(
+    support: dict[str, SupportDataset],
+) -> None:
+    # Given the replayed tickets of a tenant
+    dataset = support["acme"]
+    replayed = replay_tickets(dataset.ticket_events, _agent_ids(dataset))
+    pending_ids = {e["ticket_id"] for e in dataset.ticket_events if e["value"] == "pending"}
+    for ticket in replayed.values():
+        # Then a first reply time exists exactly when there is a reply, and it is after creation
+        assert (ticket.first_reply_at is not None) == (ticket.replies > 0)
+        if ticket.first_reply_seconds is not None:
+            assert ticket.first_reply_seconds > 0
+        # And a ticket that went pending was replied to (an agent asks the requester something)
+        if ticket.ticket_id in pending_ids:
+            assert ticket.replies > 0
+    # And some tickets have no reply yet, some several
+    assert any(t.replies == 0 for t in replayed.values()) and any(t.replies > 1 for t in replayed.values())
+
+
+def test_tickets_refer_to_existing_users_organizations_and_groups(support: dict[str, SupportDataset]) -> None:
+    # Given a tenant's entities
+    dataset = support["acme"]
+    users = latest_users(dataset.users, END)
+    organizations = latest_organizations(dataset.organizations, END)
+    groups = {group["id"] for group in dataset.groups}
+    for version in dataset.tickets:
+        ticket = version.ticket
+        requester = users[ticket["requester_id"]]
+        # Then the requester is an end user who existed when the ticket was created, in the ticket's organization
+        assert requester["role"] == "end-user"
+        assert requester["created_at"] <= ticket["created_at"]
+        assert ticket["organization_id"] == requester["organization_id"]
+        assert ticket["organization_id"] is None or ticket["organization_id"] in organizations
+        assert ticket["assignee_id"] is None or users[ticket["assignee_id"]]["role"] in ("agent", "admin")
+        assert ticket["group_id"] in groups
+    # And event authors are users or the system
+    assert {e["author_id"] for e in dataset.ticket_events} <= users.keys() | {SYSTEM_AUTHOR_ID}
+    assert {u["role"] for u in users.values()} == {"end-user", "agent", "admin"}
+
+
+def test_users_and_organizations_have_versions_inside_the_window(support: dict[str, SupportDataset]) -> None:
+    # Given a tenant's user and organization versions
+    dataset = support["acme"]
+    for versions in (dataset.users, dataset.organizations):
+        keys = [(v.valid_from, v.record_id) for v in versions]
+        # Then they are ordered, their updated_at is valid_from, and some records change during the window
+        assert keys == sorted(keys)
+        assert all(v.valid_from == parse_timestamp(v.record["updated_at"]) < END for v in versions)
+        changed = latest_records(versions, END, since=START)
+        assert 0 < len(changed) < len(latest_records(versions, END))
+    for organization in latest_organizations(dataset.organizations, END).values():
+        assert organization["domain_names"] and isinstance(organization["name"], str)
+
+
+def test_latest_records_and_events_until_bounds_are_inclusive(support: dict[str, SupportDataset]) -> None:
+    # Given a user version changed during the window
+    dataset = support["hooli"]
+    version = next(v for v in dataset.users if v.record["updated_at"] != v.record["created_at"])
+    # Then it is the latest at its own instant, not one second before, and `since` includes it
+    assert latest_users(dataset.users, version.valid_from)[version.record_id] == version.record
+    assert latest_users(dataset.users, version.valid_from - timedelta(seconds=1))[version.record_id] != version.record
+    assert version.record_id in latest_users(dataset.users, END, since=version.valid_from)
+    # And events_until includes events at both bounds
+    event = dataset.ticket_events[len(dataset.ticket_events) // 2]
+    moment = parse_timestamp(event["created_at"])
+    assert event in events_until(dataset.ticket_events, moment, since=moment)
+    assert event not in events_until(dataset.ticket_events, moment - timedelta(seconds=1))
+
+
+@pytest.mark.parametrize(("count", "total"), [(50, 100_000), (8, 1000), (3, 2)])
+def test_zipf_tenants_share_the_total_with_zipf_sizes(count: int, total: int) -> None:
+    # Given a Zipf draw of tenants
+    specs = zipf_tenants(count, total, seed=4, prefix="z")
+    sizes = sorted((spec.tickets for spec in specs), reverse=True)
+    # Then there are count unique ids with the prefix, and the sizes add up to the total
+    assert len({spec.tenant_id for spec in specs}) == count
+    assert all(spec.tenant_id.startswith("z") for spec in specs)
+    assert sum(sizes) == total
+    if total >= 10 * count:
+        # And the k-th largest is about 1/k of the largest (within rounding and the one-ticket floor)
+        for rank, size in enumerate(sizes[:10], start=1):
+            assert size == pytest.approx(sizes[0] / rank, rel=0.05, abs=2)
+        assert all(size >= 1 for size in sizes)
+
+
+def test_zipf_tenants_are_reproducible_and_the_seed_decides_who_is_large() -> None:
+    # Given the same draw twice and one with another seed
+    first, again, other = zipf_tenants(20, 5000, 1), zipf_tenants(20, 5000, 1), zipf_tenants(20, 5000, 2)
+    # Then the same seed gives the same specs; another seed gives the same sizes to other tenants
+    assert first == again
+    assert sorted(s.tickets for s in first) == sorted(s.tickets for s in other)
+    assert first != other
+
+
+def test_event_generator_streams_without_materialising() -> None:
+    # Given a generator over a large tenant (about ten events per ticket)
+    spec = TenantSpec("big", 200_000)
+    events = iter_ticket_events(spec, 1, START, START + timedelta(days=60))
+    # When only its first events are taken
+    tracemalloc.start()
+    try:
+        first = list(itertools.islice(events, 2000))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Then they come at once, in id order, without the memory two million events would take
+    assert [event["id"] for event in first] == list(range(1, 2001))
+    assert peak < 30_000_000
+
+
+def test_generated_event_count_scales_with_tickets() -> None:
+    # Given a streamed tenant of 2000 tickets
+    count = sum(1 for _ in iter_ticket_events(TenantSpec("mid", 2000), 2, START, END))
+    # Then there are several events per ticket, so ten million events need about a million tickets
+    assert 6 * 2000 < count < 16 * 2000
+
+
+def test_replay_counts_reopens_resolution_replies_and_touches() -> None:
+    # Given a hand-written ticket: created, replied and solved by an agent, reopened by the requester, solved again
+    agent, requester = 900_001, 1_000_001
+
+    def event(event_id: int, at: str, kind: str, author: int, **fields: Any) -> dict[str, Any]:
+        return {"id": event_id, "ticket_id": 1, "created_at": f"2024-03-04T{at}Z", "event_type": kind,
+                "author_id": author, "public": False, "previous_value": None, "value": None, **fields}  # fmt: skip
+
+    events = [
+        event(1, "09:00:00", "create", requester, value="new"),
+        event(2, "09:00:00", "comment", requester, public=True, value="Help"),
+        event(3, "09:30:00", "comment", agent, public=False, value="Looking"),
+        event(4, "09:30:00", "status_change", agent, previous_value="new", value="open"),
+        event(5, "10:00:00", "comment", agent, public=True, value="Fixed"),
+        event(6, "10:00:00", "status_change", agent, previous_value="open", value="solved"),
+        event(7, "11:00:00", "comment", requester, public=True, value="Not fixed"),
+        event(8, "11:00:00", "status_change", requester, previous_value="solved", value="open"),
+        event(9, "12:00:00", "comment", agent, public=True, value="Now fixed"),
+        event(10, "12:00:00", "status_change", agent, previous_value="open", value="solved"),
+    ]
+    # When it is replayed
+    ticket = replay_tickets(events, {agent})[1]
+    # Then the first reply is the first public agent comment, resolution runs to the last solve
+    assert ticket.first_reply_seconds == 3600 and ticket.full_resolution_seconds == 3 * 3600
+    # And one reopen, two replies, three agent touches (updates, not events) are counted
+    assert (ticket.reopens, ticket.replies, ticket.agent_touches, ticket.status) == (1, 2, 3, "solved")
+    # And while reopened, the ticket has no resolution time
+    assert replay_tickets(events[:8], {agent})[1].full_resolution_seconds is None
