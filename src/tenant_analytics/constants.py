@@ -59,6 +59,7 @@ def function_name(logical: str) -> str:
 
 # --- data layout in S3 ---
 RAW_TICKETS_PREFIX: Final = "raw/support/tickets"
+QUARANTINE_TICKETS_PREFIX: Final = "quarantine/support/tickets"  # rejected records, each with its reason
 MANIFESTS_PREFIX: Final = "manifests"
 CURATED_TICKETS_PREFIX: Final = "curated/support/tickets"
 GLUE_SCRIPTS_PREFIX: Final = "glue-scripts"

@@ -247,3 +247,39 @@ def test_one_tenant_failing_its_transform_among_twenty_fails_alone(
             t = listed[spec.tenant_id]
             assert t.status is TenantStatus.ACTIVE and t.data_version == 1
             assert store_rows(pg_admin, db_prefix, t.store, t.tenant_id) == expected_rows(data[t.tenant_id], END)
+
+
+def test_bad_records_are_quarantined_with_reasons_and_the_rest_loads(
+    platform: LocalPlatform, source: SourceServer, dataset: dict, pg_admin: str, db_prefix: str
+) -> None:
+    import boto3
+
+    from tenant_analytics.settings import get_settings
+
+    # Given a source that corrupts one record of each of the next three pages
+    platform.add_tenant("alpha", source.base_url("alpha"))
+    source.inject("malformed_record", count=3)
+
+    # When the hour runs
+    execution = platform.run_hour()
+
+    # Then the run succeeds, three records are quarantined with their reasons, every other ticket is loaded
+    assert execution["status"] == "SUCCEEDED" and failures(execution) == {}
+    assert execution["output"]["batches"][0]["records_quarantined"] == 3
+    s3 = boto3.client("s3")
+    bucket = get_settings().raw_bucket
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix="quarantine/support/tickets/tenant_id=alpha/")["Contents"]
+    ]
+    notes = [
+        json.loads(line)
+        for k in keys
+        for line in s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode().splitlines()
+    ]
+    assert len(notes) == 3 and all(n["reason"].startswith("field '") for n in notes)
+    loaded = {row[0] for row in store_rows(pg_admin, db_prefix, platform.registry.get("alpha").store, "alpha")}
+    bad_ids = {n["record"].get("id") for n in notes}
+    expected = {i for i in latest_versions(dataset["alpha"], MIDDLE)}
+    assert loaded <= expected and len(expected - loaded) <= 3
+    assert loaded.isdisjoint({i for i in bad_ids if isinstance(i, int)})

@@ -31,6 +31,9 @@ class Page(Protocol):
     def tickets(self) -> list[dict[str, Any]]: ...
 
     @property
+    def rejected(self) -> list[tuple[dict[str, Any], str]]: ...
+
+    @property
     def after_cursor(self) -> str | None: ...
 
 
@@ -44,6 +47,11 @@ SourceFactory = Callable[[Tenant], PageSource]
 def page_key(tenant_id: str, seq: int) -> str:
     """S3 key of a landed page; zero-padded so keys sort by page number."""
     return f"{c.RAW_TICKETS_PREFIX}/tenant_id={tenant_id}/page-{seq:012d}.jsonl"
+
+
+def quarantine_key(tenant_id: str, cursor_version: int) -> str:
+    """S3 key of the records a page rejected, one per cursor move, so a retried page overwrites its own."""
+    return f"{c.QUARANTINE_TICKETS_PREFIX}/tenant_id={tenant_id}/move-{cursor_version:012d}.jsonl"
 
 
 @dataclass
@@ -66,8 +74,21 @@ class Exporter:
             pages = source.iter_pages(cursor=state.cursor)
         else:
             pages = source.iter_pages(start_time=int(tenant.since.timestamp()) if tenant.since else 0)
-        landed = records = 0
+        landed = records = quarantined = 0
         for page in pages:
+            if page.rejected:
+                # A bad record is kept with its reason, out of the data path; the run goes on.
+                body = "".join(
+                    json.dumps({"reason": reason, "record": record}, separators=(",", ":"), default=str) + "\n"
+                    for record, reason in page.rejected
+                )
+                self.s3.put_object(
+                    Bucket=self.raw_bucket,
+                    Key=quarantine_key(tenant.tenant_id, state.version + 1),
+                    Body=body.encode(),
+                    ContentType="application/x-ndjson",
+                )
+                quarantined += len(page.rejected)
             tickets = page.tickets
             if tickets:
                 body = "".join(json.dumps(t, separators=(",", ":"), sort_keys=True) + "\n" for t in tickets)
@@ -84,6 +105,7 @@ class Exporter:
             tenant_id=tenant.tenant_id,
             pages=landed,
             records=records,
+            quarantined=quarantined,
             pending_pages=state.next_seq - 1 - state.loaded_seq,
             last_seq=state.next_seq - 1,
         )
@@ -97,6 +119,7 @@ class Exporter:
             except TenantAnalyticsError as exc:
                 result.failures.append(TenantFailure(tenant_id=tenant_id, step="export", error=exc.message))
                 continue
+            result.quarantined += exported.quarantined
             if exported.pending_pages:
                 result.exported.append(exported)
             else:

@@ -37,6 +37,7 @@ class TenantExport(BaseModel):
     tenant_id: str
     pages: int = Field(description="pages landed by this run")
     records: int = Field(description="records landed by this run")
+    quarantined: int = Field(default=0, description="records rejected with a reason and kept under quarantine/")
     pending_pages: int = Field(description="landed pages not yet loaded, including earlier runs'")
     last_seq: int = Field(description="the highest landed page number to load")
 
@@ -51,6 +52,7 @@ class ExportResult(BaseModel):
     exported: list[TenantExport] = Field(default_factory=list)
     unchanged: list[str] = Field(default_factory=list)
     failures: list[TenantFailure] = Field(default_factory=list)
+    quarantined: int = Field(default=0, description="records of the batch's tenants rejected and quarantined")
     manifest_uri: str | None = None
     output_uri: str | None = None
 
@@ -88,6 +90,7 @@ class PublishResult(BaseModel):
     unchanged: list[str] = Field(default_factory=list)
     failed: list[TenantFailure] = Field(default_factory=list)
     records_exported: int = Field(default=0, description="source records landed by this run's exports")
+    records_quarantined: int = Field(default=0, description="source records rejected and quarantined")
     freshness_lag_seconds: int | None = Field(
         default=None, description="seconds from the end of the published hour to now (None if nothing published)"
     )

@@ -31,6 +31,7 @@ def publish_batch(
     queue = list(state.retry_queue)
     if export is not None:
         outcome.records_exported += sum(e.records for e in export.exported)
+        outcome.records_quarantined += export.quarantined
     if state.error is not None:
         in_flight = [e.tenant_id for e in export.exported] if export else list(state.batch.tenants)
         if len(in_flight) > 1:
