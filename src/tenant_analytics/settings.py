@@ -51,6 +51,7 @@ class Settings(BaseModel):
     budgets: PlacementBudgets = Field(default_factory=PlacementBudgets)
     source_timeout_seconds: float = Field(default=10.0, gt=0)
     state_machine_arn: str | None = None
+    cache_table: str | None = Field(default=None, description="shared answer cache (DynamoDB); None: in-process only")
     auth_issuer: str = "https://auth.tenant-analytics.local/"
     auth_audience: str = "tenant-analytics-api"
     auth_jwks_url: str | None = None
@@ -75,6 +76,7 @@ def get_settings() -> Settings:
         c.ENV_TRANSFORM_JOB: "transform_job_name",
         c.ENV_SOURCE_TIMEOUT: "source_timeout_seconds",
         c.ENV_STATE_MACHINE_ARN: "state_machine_arn",
+        c.ENV_CACHE_TABLE: "cache_table",
         c.ENV_AUTH_ISSUER: "auth_issuer",
         c.ENV_AUTH_AUDIENCE: "auth_audience",
         c.ENV_AUTH_JWKS_URL: "auth_jwks_url",

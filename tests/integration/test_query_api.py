@@ -172,3 +172,18 @@ def test_published_openapi_document_is_current() -> None:
     assert json.loads(published.read_text()) == json.loads(openapi_document()), (
         "run: tenant-analytics openapi > docs/openapi.json"
     )
+
+
+def test_the_shared_cache_serves_other_containers_but_never_other_tenants(platform: LocalPlatform) -> None:
+    from tenant_analytics.query import runtime as query_runtime
+
+    gw = LocalApiGateway()
+    first = call(gw, platform.token("acme"), DAILY)
+    # When a new container (empty in-process cache) gets the same query from the same tenant
+    query_runtime.reset()
+    other_container = call(gw, platform.token("acme"), DAILY)
+    # Then the shared layer answers it; another tenant asking the same query is never served acme's answer
+    globex = call(gw, platform.token("globex"), DAILY)
+    assert first.headers["X-Cache"] == "miss" and other_container.headers["X-Cache"] == "hit"
+    assert other_container.json()["rows"] == first.json()["rows"]
+    assert globex.headers["X-Cache"] == "miss" and globex.json()["rows"] == [["2026-01-01", 1]]

@@ -239,6 +239,12 @@ def _create_resources(home: Path) -> tuple[Any, str]:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+    ddb.create_table(
+        TableName=c.CACHE_TABLE,
+        KeySchema=[{"AttributeName": c.CACHE_TABLE_KEY, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": c.CACHE_TABLE_KEY, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     s3 = boto3.client("s3", region_name=REGION)
     for bucket in (settings.raw_bucket, settings.curated_bucket, settings.artifacts_bucket):
         s3.create_bucket(Bucket=bucket)
@@ -405,6 +411,7 @@ def local_environment(home: Path, store_dsns: dict[str, tuple[str, str]]) -> dic
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         c.ENV_STORES: json.dumps(stores),
         c.ENV_CLUSTER_BUDGETS: json.dumps({"poll_seconds": 0}),
+        c.ENV_CACHE_TABLE: c.CACHE_TABLE,
     }
 
 

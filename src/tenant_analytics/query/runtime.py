@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from functools import cache
 
+from tenant_analytics.aws import clients
 from tenant_analytics.pipeline import runtime as pipeline_runtime
 from tenant_analytics.query.auth import TokenVerifier
+from tenant_analytics.query.cache import AnswerCache, AnswerStore, DynamoAnswerCache, TieredAnswerCache
 from tenant_analytics.query.service import QueryService
 from tenant_analytics.settings import get_settings
 
@@ -14,7 +16,12 @@ from tenant_analytics.settings import get_settings
 @cache
 def query_service() -> QueryService:
     settings = get_settings()
-    return QueryService(pipeline_runtime.registry(settings), pipeline_runtime.store_opener(settings))
+    answers: AnswerStore = AnswerCache()
+    if settings.cache_table:
+        answers = TieredAnswerCache(
+            AnswerCache(), DynamoAnswerCache(clients.resource("dynamodb"), settings.cache_table)
+        )
+    return QueryService(pipeline_runtime.registry(settings), pipeline_runtime.store_opener(settings), cache=answers)
 
 
 @cache

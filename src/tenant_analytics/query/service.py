@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tenant_analytics.errors import InvalidQuery, TenantAnalyticsError
-from tenant_analytics.query.cache import AnswerCache, cache_key
+from tenant_analytics.query.cache import AnswerCache, AnswerStore, cache_key
 from tenant_analytics.query.contract import MAX_LIMIT, Answer, Freshness, Query
 from tenant_analytics.query.planner import format_cell, plan_query
 from tenant_analytics.stores.base import AnalyticsStore
@@ -26,7 +26,7 @@ class QueryService:
         self,
         registry: TenantRegistry,
         open_store: Callable[[str], AnalyticsStore],
-        cache: AnswerCache | None = None,
+        cache: AnswerStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._registry = registry
