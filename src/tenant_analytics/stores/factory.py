@@ -16,7 +16,8 @@ from tenant_analytics.stores.postgres import PostgresStore
 _open: dict[str, AnalyticsStore] = {}
 
 
-def _postgres_conninfo(cfg: StoreConfig) -> str:
+def postgres_conninfo(cfg: StoreConfig) -> str:
+    """libpq connection string of a PostgreSQL store: its dsn, or host + the Secrets Manager credentials."""
     if cfg.dsn:
         return cfg.dsn
     if not cfg.host or not cfg.secret_arn:
@@ -43,7 +44,7 @@ def open_store(store_id: str, settings: Settings) -> AnalyticsStore:
     if cfg is None:
         raise InvalidInput(f"store '{store_id}' is not configured (configured: {sorted(settings.stores)})")
     if cfg.engine == "postgres" or cfg.dsn:
-        store = PostgresStore(store_id, _postgres_conninfo(cfg))
+        store = PostgresStore(store_id, postgres_conninfo(cfg))
     else:
         from tenant_analytics.stores.redshift import RedshiftDataStore
 

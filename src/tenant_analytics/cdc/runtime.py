@@ -1,0 +1,83 @@
+"""Builds the aggregator's collaborators once per process from settings (one place, for the Lambda handler)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from tenant_analytics.cdc.aggregator import aggregate_batch
+from tenant_analytics.cdc.config import CdcConfig, load_config
+from tenant_analytics.cdc.events import batch_from_event
+from tenant_analytics.cdc.model import BatchOutcome
+from tenant_analytics.cdc.settings import ENV_FAILURE_QUEUE_URL, get_cdc_settings
+from tenant_analytics.cdc.sink import FailureSink, SqsFailureSink
+from tenant_analytics.cdc.store import RealtimeStore
+from tenant_analytics.errors import InvalidInput, StoreUnavailable
+from tenant_analytics.settings import get_settings
+from tenant_analytics.stores.factory import postgres_conninfo
+
+
+@cache
+def realtime_store() -> RealtimeStore:
+    """Return the store holding the realtime bins (CDC_STORE_ID in STORES), its schema ensured."""
+    settings, cdc = get_settings(), get_cdc_settings()
+    cfg = settings.stores.get(cdc.store_id)
+    if cfg is None or cfg.engine != "postgres":
+        raise InvalidInput(
+            f"realtime store '{cdc.store_id}' is not a configured postgres store"
+            f" (configured: {sorted(settings.stores)})",
+            field="CDC_STORE_ID",
+        )
+    store = RealtimeStore(postgres_conninfo(cfg), store_id=cdc.store_id)
+    store.ensure_schema(if_missing=True)
+    return store
+
+
+@cache
+def failure_sink() -> FailureSink:
+    """Return the on-failure queue sink (CDC_FAILURE_QUEUE_URL)."""
+    url = get_cdc_settings().failure_queue_url
+    if not url:
+        raise InvalidInput(f"{ENV_FAILURE_QUEUE_URL} is not set: rejected records have nowhere to go")
+    return SqsFailureSink(url)
+
+
+@cache
+def metric_config() -> CdcConfig:
+    """Return the metric mapping (CDC_METRICS_CONFIG, else the shipped default)."""
+    return load_config(get_cdc_settings().metrics_config)
+
+
+def aggregate_event(event: dict[str, Any]) -> BatchOutcome:
+    """Aggregate one Lambda Kinesis event; an unreachable database reports every record for redelivery."""
+    batch = batch_from_event(event)
+    sink, config = failure_sink(), metric_config()
+    try:
+        store = realtime_store()
+    except StoreUnavailable as exc:
+        return BatchOutcome(
+            stream=batch.stream,
+            shard_id=batch.shard_id,
+            records=len(batch.records),
+            failed_sequence_numbers=tuple(r.sequence_number for r in batch.records),
+            failure_reason=exc.message,
+        )
+    return aggregate_batch(
+        batch.records,
+        store,
+        config,
+        batch.shard_id,
+        sink=sink,
+        stream=batch.stream,
+        options=get_cdc_settings().options(),
+    )
+
+
+def reset() -> None:
+    """Forget built collaborators (after settings change: tests, local runner)."""
+    if realtime_store.cache_info().currsize:
+        realtime_store().close()
+    realtime_store.cache_clear()
+    failure_sink.cache_clear()
+    metric_config.cache_clear()
+    get_cdc_settings.cache_clear()
