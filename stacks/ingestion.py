@@ -54,6 +54,9 @@ class IngestionStack(Stack):
         self.subscription = AggregatorSubscription(
             self, "Subscription", stream=self.change_stream.stream, function=self.aggregator, key=data_key
         )
+        # Malformed records are sent here by the function itself, with the reason, so the shard keeps moving.
+        self.aggregator.add_environment(c.ENV_CDC_FAILURE_QUEUE_URL, self.subscription.failures.queue.queue_url)
+        self.subscription.failures.queue.grant_send_messages(self.aggregator)
         self.archive = RawChangeArchive(
             self,
             "RawArchive",

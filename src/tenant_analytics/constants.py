@@ -22,6 +22,14 @@ ENV_HOME: Final = "TENANT_ANALYTICS_HOME"
 ENV_DATABASE_URL: Final = "DATABASE_URL"
 ENV_SOURCE_TIMEOUT: Final = "SOURCE_TIMEOUT_SECONDS"
 ENV_STATE_MACHINE_ARN: Final = "STATE_MACHINE_ARN"
+# change-stream aggregator (read by cdc/settings.py)
+ENV_CDC_FAILURE_QUEUE_URL: Final = "CDC_FAILURE_QUEUE_URL"  # on-failure SQS queue for rejected records
+ENV_CDC_STORE_ID: Final = "CDC_STORE_ID"  # which store of STORES holds the realtime bins
+ENV_CDC_SOURCE_FORMAT: Final = "CDC_SOURCE_FORMAT"  # auto | maxwell | debezium
+ENV_CDC_ALLOWED_LATENESS: Final = "CDC_ALLOWED_LATENESS_SECONDS"
+ENV_CDC_MAX_FUTURE: Final = "CDC_MAX_FUTURE_SECONDS"
+ENV_CDC_DEDUPE_MARGIN: Final = "CDC_DEDUPE_MARGIN_SECONDS"
+ENV_CDC_METRICS_CONFIG: Final = "CDC_METRICS_CONFIG"  # path of a metric-mapping JSON replacing the shipped default
 ENV_AUTH_ISSUER: Final = "AUTH_ISSUER"
 ENV_AUTH_AUDIENCE: Final = "AUTH_AUDIENCE"
 ENV_AUTH_JWKS_URL: Final = "AUTH_JWKS_URL"

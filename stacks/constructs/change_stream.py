@@ -64,6 +64,8 @@ class AggregatorSubscription(Construct):
                 max_batching_window=Duration.seconds(1),
                 bisect_batch_on_error=True,
                 report_batch_item_failures=True,
+                # one batch per shard at a time: the checkpoint that makes redelivery harmless is per shard
+                parallelization_factor=1,
                 retry_attempts=10,
                 max_record_age=Duration.days(1),
                 on_failure=sources.SqsDlq(self.failures.queue),

@@ -171,6 +171,7 @@ def test_aggregator_consumes_the_stream_safely(synth: SynthResult) -> None:
             "BatchSize": 1000,
             "MaximumBatchingWindowInSeconds": 1,
             "BisectBatchOnFunctionError": True,
+            "ParallelizationFactor": 1,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "MaximumRetryAttempts": Match.any_value(),
             "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
@@ -178,6 +179,14 @@ def test_aggregator_consumes_the_stream_safely(synth: SynthResult) -> None:
     )
     ingestion.has_resource_properties(
         "AWS::SQS::Queue", {"RedrivePolicy": Match.object_like({"deadLetterTargetArn": Match.any_value()})}
+    )
+    # the aggregator sends malformed records to the failure queue itself, so it knows the queue
+    ingestion.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": c.LAMBDA_HANDLERS["aggregator"],
+            "Environment": {"Variables": Match.object_like({c.ENV_CDC_FAILURE_QUEUE_URL: Match.any_value()})},
+        },
     )
 
 

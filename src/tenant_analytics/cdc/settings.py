@@ -15,13 +15,13 @@ from tenant_analytics.cdc.aggregator import AggregatorOptions
 from tenant_analytics.cdc.model import SourceFormat
 from tenant_analytics.errors import InvalidInput
 
-ENV_FAILURE_QUEUE_URL: Final = "CDC_FAILURE_QUEUE_URL"  # on-failure SQS queue for rejected records
-ENV_STORE_ID: Final = "CDC_STORE_ID"  # which store of STORES holds the realtime bins
-ENV_SOURCE_FORMAT: Final = "CDC_SOURCE_FORMAT"  # auto | maxwell | debezium
-ENV_ALLOWED_LATENESS: Final = "CDC_ALLOWED_LATENESS_SECONDS"
-ENV_MAX_FUTURE: Final = "CDC_MAX_FUTURE_SECONDS"
-ENV_DEDUPE_MARGIN: Final = "CDC_DEDUPE_MARGIN_SECONDS"
-ENV_METRICS_CONFIG: Final = "CDC_METRICS_CONFIG"  # path of a metric-mapping JSON replacing the shipped default
+ENV_FAILURE_QUEUE_URL: Final = c.ENV_CDC_FAILURE_QUEUE_URL
+ENV_STORE_ID: Final = c.ENV_CDC_STORE_ID
+ENV_SOURCE_FORMAT: Final = c.ENV_CDC_SOURCE_FORMAT
+ENV_ALLOWED_LATENESS: Final = c.ENV_CDC_ALLOWED_LATENESS
+ENV_MAX_FUTURE: Final = c.ENV_CDC_MAX_FUTURE
+ENV_DEDUPE_MARGIN: Final = c.ENV_CDC_DEDUPE_MARGIN
+ENV_METRICS_CONFIG: Final = c.ENV_CDC_METRICS_CONFIG
 
 _FIELDS: Final = {
     ENV_FAILURE_QUEUE_URL: "failure_queue_url",
