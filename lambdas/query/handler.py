@@ -6,18 +6,31 @@ OpenAPI document (docs/openapi.json) from the same models.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query as QueryParam
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tenant_analytics.cdc import runtime as cdc_runtime
+from tenant_analytics.cdc.store import read_bins
 from tenant_analytics.constants import METRICS_NAMESPACE
 from tenant_analytics.errors import Forbidden, TenantAnalyticsError
-from tenant_analytics.query.api_models import Catalog, TenantInfo, catalog_document, tenant_info
+from tenant_analytics.query.api_models import (
+    LAST_PATTERN,
+    Catalog,
+    RealtimeAnswer,
+    RealtimeBin,
+    TenantInfo,
+    catalog_document,
+    parse_last,
+    tenant_info,
+)
 from tenant_analytics.query.contract import Answer, BatchAnswer, ErrorBody, Query, QueryBatch, invalid_query
 from tenant_analytics.query.runtime import query_service
 
@@ -64,6 +77,22 @@ def get_catalog() -> Catalog:
 @app.get("/v1/tenants/me", summary="The calling tenant: tier, size and freshness")
 def get_me() -> TenantInfo:
     return tenant_info(query_service().tenant(_tenant()))
+
+
+@app.get("/v1/realtime", summary="The calling tenant's 10-second bins of one change-stream metric")
+def get_realtime(
+    metric: Annotated[str, QueryParam(min_length=1, max_length=64)],
+    last: Annotated[str, QueryParam(pattern=LAST_PATTERN)] = "15m",
+    dimension: Annotated[str | None, QueryParam(min_length=1, max_length=64)] = None,
+) -> RealtimeAnswer:
+    since = datetime.now(UTC) - parse_last(last)
+    rows = read_bins(cdc_runtime.realtime_store(), _tenant(), metric, since, dimension)
+    return RealtimeAnswer(
+        metric=metric,
+        dimension=dimension,
+        since=since,
+        bins=[RealtimeBin(bin_start=r.bin_start, value=r.dimension_value, n=r.n) for r in rows],
+    )
 
 
 @app.exception_handler(TenantAnalyticsError)  # type: ignore[untyped-decorator]

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from tenant_analytics.errors import InvalidInput, TenantAnalyticsError
 from tenant_analytics.settings import home_dir
@@ -51,6 +56,18 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("openapi", help="print the query API's OpenAPI document")
 
+    cdc = sub.add_parser("cdc", help="the change stream").add_subparsers(dest="action", required=True)
+    replay = cdc.add_parser("replay", help="put a captured change stream on Kinesis and run the aggregator over it")
+    replay.add_argument("file", type=Path, help="one change per line (JSON), or with --kpl base64 Kinesis data")
+    replay.add_argument("--format", choices=["maxwell", "debezium", "auto"], default="auto")
+    replay.add_argument("--kpl", action="store_true", help="lines are base64 Kinesis records (KPL-aggregated or not)")
+
+    realtime = sub.add_parser("realtime", help="a tenant's 10-second bins of a change-stream metric")
+    realtime.add_argument("--tenant", required=True)
+    realtime.add_argument("--metric", required=True)
+    realtime.add_argument("--last", default="15m", help="how far back: 30s, 15m, 2h (at most 24h)")
+    realtime.add_argument("--dimension")
+
     token = sub.add_parser("token", help="print a development token for the local API")
     token.add_argument("--tenant", required=True)
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
@@ -62,6 +79,28 @@ def _print_tenants(rows: list[dict[str, Any]]) -> None:
     print("  ".join(f"{c:<14}" for c in cols).rstrip())
     for row in rows:
         print("  ".join(f"{row.get(c) if row.get(c) is not None else '-'!s:<14}" for c in cols).rstrip())
+
+
+def _api_error(response: Any) -> int:
+    """Print an API error as one line; return the exit code."""
+    error = response.json().get("error", {})
+    field = f" (field '{error['field']}')" if error.get("field") else ""
+    print(f"error: {error.get('message', response.body)}{field}", file=sys.stderr)
+    return 2
+
+
+@contextmanager
+def _cdc_format(fmt: str) -> Iterator[None]:
+    """Run the aggregator with the given source format (the CDC_SOURCE_FORMAT setting of the function)."""
+    from tenant_analytics.cdc import runtime as cdc_runtime
+    from tenant_analytics.constants import ENV_CDC_SOURCE_FORMAT
+
+    with mock.patch.dict(os.environ, {ENV_CDC_SOURCE_FORMAT: fmt}):
+        cdc_runtime.reset()
+        try:
+            yield
+        finally:
+            cdc_runtime.reset()
 
 
 def _serve(platform: Any, gateway: Any, port: int) -> None:
@@ -135,10 +174,30 @@ def run(argv: list[str]) -> int:
                 json.dumps(document),
             )
             if response.status != 200:
-                error = response.json().get("error", {})
-                field = f" (field '{error['field']}')" if error.get("field") else ""
-                print(f"error: {error.get('message', response.body)}{field}", file=sys.stderr)
-                return 2
+                return _api_error(response)
+            print(json.dumps(response.json(), indent=2))
+        elif args.command == "cdc":
+            if not args.file.is_file():
+                raise InvalidInput(f"no such file: {args.file}", field="file")
+            from tenant_analytics.local.stream import replay_to_stream
+
+            with _cdc_format(args.format):
+                replay = replay_to_stream(args.file, kpl=args.kpl)
+            print(
+                f"replayed {replay.records} records from {args.file} through {replay.stream}: "
+                f"{replay.batches} batch(es), {replay.redelivered} redelivered, {replay.given_up} given up"
+            )
+            for code, count in sorted(replay.rejected.items()):
+                print(f"  {count} record(s) to the failure queue: {code}")
+        elif args.command == "realtime":
+            query_string = {"metric": [args.metric], "last": [args.last]}
+            if args.dimension:
+                query_string["dimension"] = [args.dimension]
+            response = LocalApiGateway().handle(
+                "GET", "/v1/realtime", {"Authorization": f"Bearer {platform.token(args.tenant)}"}, None, query_string
+            )
+            if response.status != 200:
+                return _api_error(response)
             print(json.dumps(response.json(), indent=2))
         elif args.command == "token":
             print(platform.token(args.tenant, ttl_seconds=args.ttl))

@@ -24,14 +24,23 @@ from __future__ import annotations
 import gc
 import hashlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tenant_analytics.cdc.config import CdcConfig
 from tenant_analytics.cdc.mapping import increment_keys
-from tenant_analytics.cdc.model import BIN_SECONDS, BatchOutcome, Change, Ignored, Rejection, SourceFormat, StreamRecord
+from tenant_analytics.cdc.model import (
+    BIN_SECONDS,
+    BatchOutcome,
+    Change,
+    Ignored,
+    RejectCode,
+    Rejection,
+    SourceFormat,
+    StreamRecord,
+)
 from tenant_analytics.cdc.records import Parsed, parse_record
 from tenant_analytics.cdc.sink import FailureSink
 from tenant_analytics.cdc.store import PendingChange, RealtimeStore
@@ -51,6 +60,8 @@ class AggregatorOptions:
     allowed_lateness: timedelta = DEFAULT_ALLOWED_LATENESS
     max_future: timedelta = DEFAULT_MAX_FUTURE
     dedupe_margin: timedelta = DEFAULT_DEDUPE_MARGIN
+    # Whether a tenant id is registered; None accepts every well-formed id (tests of the binning alone).
+    known_tenant: Callable[[str], bool] | None = None
 
 
 def bin_start(at: datetime) -> datetime:
@@ -112,6 +123,8 @@ def _aggregate(
     ordered = _by_sequence(records)
     not_after = clock + opts.max_future
     parsed = {seq: parse_record(r, seq, config, opts.source_format, not_after=not_after) for seq, r in ordered}
+    if opts.known_tenant is not None:
+        parsed = {seq: [_registered(p, opts.known_tenant) for p in items] for seq, items in parsed.items()}
     outcome = _Tally(stream=stream, shard_id=shard_id, records=len(ordered))
     last_seen: int | None = None
     try:
@@ -146,6 +159,20 @@ def _aggregate(
         failed = [r for s, r in ordered if last_seen is None or s > last_seen]
         return outcome.failed_all(failed, exc.message)
     return outcome.freeze()
+
+
+def _registered(parsed: Parsed, known_tenant: Callable[[str], bool]) -> Parsed:
+    """A change of a tenant the registry does not know is rejected: it would feed bins nobody can read."""
+    change = parsed.result
+    if not isinstance(change, Change) or known_tenant(change.tenant_id):
+        return parsed
+    rejection = Rejection(
+        sequence_number=parsed.sequence_number,
+        sub_sequence_number=parsed.sub_sequence_number,
+        code=RejectCode.UNKNOWN_TENANT,
+        reason=f"tenant '{change.tenant_id}' is not registered",
+    )
+    return Parsed(parsed.sequence, parsed.sequence_number, parsed.sub_sequence_number, rejection)
 
 
 @dataclass

@@ -49,6 +49,7 @@ class RejectCode(StrEnum):
     INVALID_TENANT = "invalid_tenant"
     MISSING_PRIMARY_KEY = "missing_primary_key"
     FUTURE_CHANGE = "future_change"
+    UNKNOWN_TENANT = "unknown_tenant"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -12,7 +15,8 @@ from tenant_analytics.cdc.model import BatchOutcome
 from tenant_analytics.cdc.settings import ENV_FAILURE_QUEUE_URL, get_cdc_settings
 from tenant_analytics.cdc.sink import FailureSink, SqsFailureSink
 from tenant_analytics.cdc.store import RealtimeStore
-from tenant_analytics.errors import InvalidInput, StoreUnavailable
+from tenant_analytics.errors import InvalidInput, StoreUnavailable, UnknownTenant
+from tenant_analytics.pipeline import runtime as pipeline_runtime
 from tenant_analytics.settings import get_settings
 from tenant_analytics.stores.factory import postgres_conninfo
 
@@ -48,6 +52,33 @@ def metric_config() -> CdcConfig:
     return load_config(get_cdc_settings().metrics_config)
 
 
+class KnownTenants:
+    """Whether a tenant is registered, remembered for a minute so a batch asks the registry once per tenant."""
+
+    def __init__(self, ttl_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._answers: dict[str, tuple[bool, float]] = {}
+
+    def __call__(self, tenant_id: str) -> bool:
+        now = self._clock()
+        cached = self._answers.get(tenant_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            pipeline_runtime.registry().get(tenant_id)
+            known = True
+        except UnknownTenant:
+            known = False
+        self._answers[tenant_id] = (known, now + self._ttl)
+        return known
+
+
+@cache
+def known_tenants() -> KnownTenants:
+    return KnownTenants()
+
+
 def aggregate_event(event: dict[str, Any]) -> BatchOutcome:
     """Aggregate one Lambda Kinesis event; an unreachable database reports every record for redelivery."""
     batch = batch_from_event(event)
@@ -69,7 +100,7 @@ def aggregate_event(event: dict[str, Any]) -> BatchOutcome:
         batch.shard_id,
         sink=sink,
         stream=batch.stream,
-        options=get_cdc_settings().options(),
+        options=replace(get_cdc_settings().options(), known_tenant=known_tenants()),
     )
 
 
@@ -80,4 +111,5 @@ def reset() -> None:
     realtime_store.cache_clear()
     failure_sink.cache_clear()
     metric_config.cache_clear()
+    known_tenants.cache_clear()
     get_cdc_settings.cache_clear()

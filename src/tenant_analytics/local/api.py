@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 from tenant_analytics import constants as c
 from tenant_analytics.local.aws import ACCOUNT, REGION, invoke_handler
@@ -39,7 +40,14 @@ class LocalApiGateway:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: str | None) -> ApiResponse:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: str | None,
+        query: dict[str, list[str]] | None = None,
+    ) -> ApiResponse:
         method_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{method}{path}"
         auth_header = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
         with self.lock:
@@ -61,8 +69,8 @@ class LocalApiGateway:
             "httpMethod": method,
             "headers": headers,
             "multiValueHeaders": {k: [v] for k, v in headers.items()},
-            "queryStringParameters": None,
-            "multiValueQueryStringParameters": None,
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} if query else None,
+            "multiValueQueryStringParameters": query or None,
             "pathParameters": None,
             "stageVariables": None,
             "requestContext": {
@@ -97,13 +105,14 @@ def make_server(gateway: LocalApiGateway, port: int) -> ThreadingHTTPServer:
         def _forward(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            path = self.path.split("?", 1)[0]
+            path, _, query_string = self.path.partition("?")
             try:
                 body = raw.decode() if raw else None
             except UnicodeDecodeError:
                 response = _error(400, "invalid_input", "the request body is not UTF-8 text")
             else:
-                response = gateway.handle(self.command, path, dict(self.headers.items()), body)
+                query = parse_qs(query_string, keep_blank_values=True) or None
+                response = gateway.handle(self.command, path, dict(self.headers.items()), body, query)
             payload = response.body.encode()
             self.send_response(response.status)
             for key, value in response.headers.items():

@@ -264,6 +264,7 @@ def _create_resources(home: Path) -> tuple[Any, str]:
         GlueVersion="5.0",
         ExecutionProperty={"MaxConcurrentRuns": 100},
     )
+    boto3.client("sqs", region_name=REGION).create_queue(QueueName=c.CDC_FAILURE_QUEUE)
     boto3.client("emr-serverless", region_name=REGION).create_application(
         name=c.EMR_APPLICATION, releaseLabel="emr-7.5.0", type="SPARK"
     )
@@ -412,6 +413,7 @@ def local_environment(home: Path, store_dsns: dict[str, tuple[str, str]]) -> dic
         c.ENV_STORES: json.dumps(stores),
         c.ENV_CLUSTER_BUDGETS: json.dumps({"poll_seconds": 0}),
         c.ENV_CACHE_TABLE: c.CACHE_TABLE,
+        c.ENV_CDC_FAILURE_QUEUE_URL: f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{c.CDC_FAILURE_QUEUE}",
     }
 
 
@@ -424,6 +426,7 @@ def local_aws(home: Path, store_dsns: dict[str, tuple[str, str]], *, persist: bo
     from moto import mock_aws
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
+    from tenant_analytics.cdc import runtime as cdc_runtime
     from tenant_analytics.stores.factory import close_all
 
     home.mkdir(parents=True, exist_ok=True)
@@ -436,6 +439,8 @@ def local_aws(home: Path, store_dsns: dict[str, tuple[str, str]], *, persist: bo
         stack.callback(get_settings.cache_clear)
         clients.reset()
         stack.callback(clients.reset)
+        cdc_runtime.reset()
+        stack.callback(cdc_runtime.reset)
         stack.callback(close_all)
         stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
+from tenant_analytics.errors import InvalidInput
 from tenant_analytics.query.catalog import CATALOG
 from tenant_analytics.tenants.models import Tenant
 
@@ -47,6 +49,35 @@ class TenantInfo(BaseModel):
     data_version: int
     loaded_through: datetime | None
     lag_seconds: int | None
+
+
+class RealtimeBin(BaseModel):
+    bin_start: datetime
+    value: str | None = None
+    n: int
+
+
+class RealtimeAnswer(BaseModel):
+    """The calling tenant's 10-second bins of one metric over the last minutes."""
+
+    metric: str
+    dimension: str | None
+    since: datetime
+    bins: list[RealtimeBin]
+
+
+LAST_PATTERN = r"^[1-9][0-9]{0,4}[smh]$"
+MAX_LAST_SECONDS = 24 * 3600
+
+
+def parse_last(last: str) -> timedelta:
+    """``90s``, ``15m``, ``2h`` -> a duration of at most a day; raise InvalidInput naming ``last`` otherwise."""
+    if not re.fullmatch(LAST_PATTERN, last):
+        raise InvalidInput(f"'last' must look like 30s, 15m or 2h, got {last!r}", field="last")
+    seconds = int(last[:-1]) * {"s": 1, "m": 60, "h": 3600}[last[-1]]
+    if seconds > MAX_LAST_SECONDS:
+        raise InvalidInput(f"'last' may cover at most 24h, got {last}", field="last")
+    return timedelta(seconds=seconds)
 
 
 def catalog_document() -> Catalog:

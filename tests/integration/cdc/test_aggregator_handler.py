@@ -78,10 +78,36 @@ def aws(monkeypatch: pytest.MonkeyPatch, realtime_url: str) -> Iterator[str]:
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         get_settings.cache_clear()
         runtime.reset()
+        register_tenants_of(EVENTS / "maxwell_changes.jsonl", EVENTS / "debezium_changes.jsonl")
         yield url
         runtime.reset()
         get_settings.cache_clear()
         clients.reset()
+
+
+def register_tenants_of(*files: Path) -> None:
+    """Create the tenants table and register every account the captured changes name."""
+    from tenant_analytics.pipeline import runtime as pipeline_runtime
+
+    boto3.client("dynamodb", region_name="us-east-1").create_table(
+        TableName=get_settings().tenants_table,
+        KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "tenant_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    accounts = set()
+    for path in files:
+        for line in path.read_text().splitlines():
+            doc = json.loads(line)
+            if not isinstance(doc, dict):
+                continue  # a tombstone
+            doc = doc.get("payload") or doc
+            for row in (doc.get("data"), doc.get("after"), doc.get("before")):
+                if isinstance(row, dict) and isinstance(row.get("account_id"), str):
+                    accounts.add(row["account_id"])
+    registry = pipeline_runtime.registry()
+    for account in sorted(accounts):
+        registry.add(account, f"https://source.test/{account}")
 
 
 def queue_messages(url: str) -> list[dict[str, Any]]:
@@ -108,7 +134,9 @@ def test_handler_aggregates_a_kinesis_event_and_sends_malformed_records_to_the_q
     lines = (EVENTS / "maxwell_changes.jsonl").read_bytes().splitlines()[:60]
     hostile = json.loads(lines[10])
     hostile["data"]["account_id"] = "x'; DROP TABLE realtime.bins; --"
-    event = kinesis_event([*lines, json.dumps(hostile).encode(), b"\x00\x01 not json"])
+    stranger = json.loads(lines[11])
+    stranger["data"]["account_id"] = "stranger"  # well-formed, but not registered
+    event = kinesis_event([*lines, json.dumps(hostile).encode(), json.dumps(stranger).encode(), b"\x00\x01 not json"])
 
     # When the handler runs
     response = lambda_handler(event, FakeContext())
@@ -116,7 +144,7 @@ def test_handler_aggregates_a_kinesis_event_and_sends_malformed_records_to_the_q
     # Then no record is retried, bad records are on the queue with reasons, and the bins are filled
     assert response == {"batchItemFailures": []}
     messages = queue_messages(aws)
-    assert sorted(m["code"] for m in messages) == ["bad_json", "invalid_tenant"]
+    assert sorted(m["code"] for m in messages) == ["bad_json", "invalid_tenant", "unknown_tenant"]
     assert all(m["stream"] == STREAM_ARN and m["shard_id"] == "shardId-000000000000" for m in messages)
     counted = total_bins(realtime_url)
     assert counted > 0
