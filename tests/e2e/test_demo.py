@@ -40,7 +40,8 @@ def test_demo_numbers_equal_an_independent_count(tmp_path: Path, pg_admin: str, 
     lines: list[str] = []
 
     # When the demo runs
-    summaries = demo.run_demo(tmp_path / "demo", say=lines.append)
+    result = demo.run_demo(tmp_path / "demo", say=lines.append)
+    summaries = result.summaries
 
     # Then every tenant's loaded tickets and busiest day equal the generator's own numbers
     expected = expected_summaries()
@@ -55,3 +56,10 @@ def test_demo_numbers_equal_an_independent_count(tmp_path: Path, pg_admin: str, 
     changed = sum(len(changed_since(v, demo.DEMO_FIRST_HOUR_SEES, demo.DEMO_END)) for v in dataset.values())
     assert exported == [first, changed] and changed < first
     assert any("busiest day" in line for line in lines)
+    # and the live change stream's bins, read through the realtime API, count each tenant's inserts exactly
+    for tenant_id, (created, sent) in result.live.totals.items():
+        inserts = Counter(
+            c["table"] for c in result.live.changes if c["type"] == "insert" and c["data"]["account_id"] == tenant_id
+        )
+        assert (created, sent) == (inserts["tickets"], inserts["messages"])
+    assert len(result.live.totals) == len(default_tenants())

@@ -3,15 +3,19 @@ machine, and each tenant's numbers read back through the query API."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from tenant_analytics.cdc.synthetic import ticket_changes
 from tenant_analytics.local.api import LocalApiGateway
 from tenant_analytics.local.platform import LocalPlatform, local_platform
+from tenant_analytics.local.stream import replay_to_stream
 from tenant_analytics.sources.server import SourceServer
 from tenant_analytics.sources.synthetic import TenantSpec, default_tenants, generate_dataset
 from tenant_analytics.tenants.models import Tier
@@ -20,6 +24,7 @@ DEMO_SEED = 42
 DEMO_START = datetime(2026, 10, 1, tzinfo=UTC)
 DEMO_END = datetime(2026, 11, 1, tzinfo=UTC)
 DEMO_FIRST_HOUR_SEES = datetime(2026, 10, 31, tzinfo=UTC)  # the source's clock at the first run
+LIVE_CHANGES = 2000
 DAILY_QUERY = {
     "dataset": "tickets",
     "measures": ["tickets_created"],
@@ -69,6 +74,52 @@ def summarize(platform: LocalPlatform, gateway: LocalApiGateway) -> list[TenantS
     return summaries
 
 
+LIVE_METRICS = ("tickets_created", "messages_sent")
+
+
+@dataclass
+class LiveStream:
+    """The change stream the demo replayed, and what the realtime API answered per tenant."""
+
+    changes: list[dict[str, Any]]
+    totals: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def live_stream(home: Path, tenants: list[str], say: Callable[[str], None]) -> LiveStream:
+    """Replay ten minutes of binlog changes (Maxwell JSON) through Kinesis and the aggregator."""
+    changes = ticket_changes(
+        LIVE_CHANGES, start=datetime.now(UTC) - timedelta(minutes=10), seconds=540, tenants=tuple(tenants), seed=5
+    )
+    capture = home / "live-changes.jsonl"
+    capture.write_text("".join(json.dumps(c) + "\n" for c in changes))
+    replay = replay_to_stream(capture)
+    say(
+        f"live change stream: {replay.records} binlog changes -> Kinesis -> aggregator -> 10-second bins "
+        f"({replay.batches} batch(es), {sum(replay.rejected.values())} rejected)"
+    )
+    return LiveStream(changes=changes)
+
+
+def realtime_total(platform: LocalPlatform, gateway: LocalApiGateway, tenant_id: str, metric: str) -> int:
+    """The tenant's count of ``metric`` over the last 15 minutes, through GET /v1/realtime."""
+    response = gateway.handle(
+        "GET",
+        "/v1/realtime",
+        {"Authorization": f"Bearer {platform.token(tenant_id)}"},
+        None,
+        {"metric": [metric], "last": ["15m"]},
+    )
+    if response.status != 200:
+        raise RuntimeError(f"realtime query for {tenant_id} failed: {response.status} {response.body}")
+    return sum(int(b["n"]) for b in response.json()["bins"])
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    summaries: list[TenantSummary]
+    live: LiveStream
+
+
 def run_demo(
     home: Path,
     *,
@@ -76,8 +127,8 @@ def run_demo(
     seed: int = DEMO_SEED,
     say: Callable[[str], None] = print,
     keep_serving: Callable[[LocalPlatform, LocalApiGateway], None] | None = None,
-) -> list[TenantSummary]:
-    """Run the demo in a fresh ``home``; return the per-tenant summaries it printed."""
+) -> DemoResult:
+    """Run the demo in a fresh ``home``; return the per-tenant summaries it printed and the live stream."""
     specs = tenants or default_tenants()
     shutil.rmtree(home, ignore_errors=True)
     t0 = time.monotonic()
@@ -115,14 +166,20 @@ def run_demo(
             for failure in failed:
                 say(f"    {failure['tenant_id']}: {failure['step']}: {failure['error']}")
         gateway = LocalApiGateway()
+        live = live_stream(home, [spec.tenant_id for spec in specs], say)
         summaries = summarize(platform, gateway)
         say("")
-        say(f"{'tenant':<10} {'tier':<9} {'tickets loaded':>14}  {'busiest day':<11} {'created':>7}  data_version")
+        say(
+            f"{'tenant':<10} {'tier':<9} {'tickets loaded':>14}  {'busiest day':<11} {'created':>7}  "
+            f"{'data_version':>12}  {'live: tickets created':>21}  {'messages sent':>13}"
+        )
         for s in summaries:
+            created, sent = (realtime_total(platform, gateway, s.tenant_id, m) for m in LIVE_METRICS)
             say(
                 f"{s.tenant_id:<10} {s.tier:<9} {s.tickets_loaded:>14}  {s.busiest_day or '-':<11} "
-                f"{s.busiest_day_created:>7}  {s.data_version}"
+                f"{s.busiest_day_created:>7}  {s.data_version:>12}  {created:>21}  {sent:>13}"
             )
+            live.totals[s.tenant_id] = (created, sent)
         say("")
         say("Query the local API yourself:")
         say("  .venv/bin/tenant-analytics serve --port 8080 &")
@@ -132,9 +189,10 @@ def run_demo(
             '    -d \'{"dataset":"tickets","measures":["tickets_created"],'
             '"time":{"dimension":"created_at","granularity":"day"}}\''
         )
+        say('  curl -s "localhost:8080/v1/realtime?metric=tickets_created&last=15m" -H "Authorization: Bearer $TOKEN"')
         say(f"(the demo's state is under {home}; run the CLI with TENANT_ANALYTICS_HOME={home} to use it)")
         if keep_serving is not None:
             keep_serving(platform, gateway)
         if any(status != "SUCCEEDED" for status in statuses) or failed:
             raise RuntimeError("the demo's pipeline run did not load every tenant")
-    return summaries
+    return DemoResult(summaries=summaries, live=live)
