@@ -66,7 +66,7 @@ def replay_to_stream(path: Path, *, kpl: bool = False, batch_size: int = 1000) -
         records = page["Records"]
         if not records:
             break
-        failed = _deliver(arn, shard_id, records)
+        failed = deliver_batch(arn, shard_id, records)
         result.batches += 1
         if failed is None:
             attempts = 0
@@ -87,7 +87,7 @@ def replay_to_stream(path: Path, *, kpl: bool = False, batch_size: int = 1000) -
     return result
 
 
-def _deliver(arn: str, shard_id: str, records: list[dict[str, Any]]) -> str | None:
+def deliver_batch(arn: str, shard_id: str, records: list[dict[str, Any]]) -> str | None:
     """Invoke the aggregator with one batch; return the lowest failed sequence number, if any."""
     event = {
         "Records": [
