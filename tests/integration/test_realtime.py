@@ -93,3 +93,37 @@ def test_realtime_rejects_bad_parameters_with_the_field(platform: LocalPlatform)
     too_long = gw.handle("GET", "/v1/realtime", auth, None, {"metric": ["tickets_created"], "last": ["48h"]})
     assert unknown.status == 400 and unknown.json()["error"]["field"] == "metric"
     assert too_long.status == 400 and too_long.json()["error"]["field"] == "last"
+
+
+def test_the_bins_are_the_realtime_dataset_of_the_query_contract(platform: LocalPlatform, tmp_path: Path) -> None:
+    # Given a replayed stream
+    changes = ticket_changes(300, start=datetime.now(UTC) - timedelta(minutes=8), seconds=240, tenants=TENANTS)
+    capture = tmp_path / "capture.jsonl"
+    capture.write_text("".join(json.dumps(c) + "\n" for c in changes))
+    replay_to_stream(capture)
+
+    # When acme asks the query API for tickets created per minute and channel
+    start = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    answer = platform.query(
+        "acme",
+        {
+            "dataset": "realtime",
+            "measures": ["tickets_created", "messages_sent"],
+            "dimensions": ["channel"],
+            "time": {"dimension": "bin_start", "granularity": "minute", "from": start.isoformat()},
+            "limit": 10000,
+        },
+    )
+
+    # Then the rows equal a count of the file's inserts per minute and channel
+    expected: Counter[tuple[str, str, str]] = Counter()
+    for c in changes:
+        if c["type"] == "insert" and c["data"]["account_id"] == "acme":
+            minute = datetime.fromtimestamp(c["ts"] - c["ts"] % 60, tz=UTC).isoformat().replace("+00:00", "Z")
+            expected[(minute, c["data"]["channel"], c["table"])] += 1
+    got: Counter[tuple[str, str, str]] = Counter()
+    for minute, channel, created, sent in answer.rows:
+        got[(minute, channel, "tickets")] += created
+        got[(minute, channel, "messages")] += sent
+    assert +got == expected
+    assert answer.columns == ["bin_start.minute", "channel", "tickets_created", "messages_sent"]

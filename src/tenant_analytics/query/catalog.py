@@ -16,6 +16,7 @@ class Measure:
     column: str | None = None  # None for count(*)
     additive: bool = True
     description: str = ""
+    metric: str | None = None  # in a metric table (realtime bins): sum ``column`` over rows of this metric only
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Dimension:
     name: str
     column: str
     description: str = ""
+    json_key: str | None = None  # the value is ``column ->> json_key`` (a jsonb column of dimensions)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Dataset:
     description: str = ""
     tenant_column: str = "tenant_id"
     rollups: tuple[str, ...] = field(default_factory=tuple)
+    store: Literal["tenant", "realtime"] = "tenant"  # the tenant's own store, or the store of the realtime bins
+    metric_column: str | None = None  # set for metric tables: rows are restricted to the requested metrics
 
 
 _T = TypeVar("_T", Measure, Dimension, TimeDimension)
@@ -69,4 +73,32 @@ TICKETS = Dataset(
     time_dimensions=_index(TimeDimension("created_at", "created_at")),
 )
 
-CATALOG: dict[str, Dataset] = {TICKETS.name: TICKETS}
+
+def realtime_dataset() -> Dataset:
+    """The change stream's 10-second bins: one measure per configured metric, its dimensions, bin_start."""
+    from tenant_analytics.cdc.config import load_config
+
+    metrics = load_config().metric_dimensions()
+    dimensions = sorted({d for dims in metrics.values() for d in dims})
+    return Dataset(
+        name="realtime",
+        schema="realtime",
+        table="bins",
+        description="Counts of changes from the product databases' change stream, in 10-second bins.",
+        measures=_index(
+            *(
+                Measure(name, "sum", "n", description=f"changes counted as {name}", metric=name)
+                for name in sorted(metrics)
+            )
+        ),
+        dimensions=_index(*(Dimension(d, "dimensions", json_key=d) for d in dimensions)),
+        time_dimensions=_index(
+            TimeDimension("bin_start", "bin_start", granularities=("10s", "minute", "hour", "day", "week", "month"))
+        ),
+        store="realtime",
+        metric_column="metric",
+    )
+
+
+REALTIME = realtime_dataset()
+CATALOG: dict[str, Dataset] = {TICKETS.name: TICKETS, REALTIME.name: REALTIME}

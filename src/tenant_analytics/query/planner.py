@@ -7,13 +7,13 @@ The tenant predicate is always added, on top of the store's row-level security.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlglot import exp
 
 from tenant_analytics.errors import InvalidQuery
-from tenant_analytics.query.catalog import CATALOG, Dataset, Measure
+from tenant_analytics.query.catalog import CATALOG, Dataset, Dimension, Measure
 from tenant_analytics.query.contract import Query
 
 _COMPARISONS: dict[str, type[exp.Binary]] = {
@@ -37,7 +37,11 @@ class Plan:
     time_granularity: str | None
 
 
-def _measure_expr(measure: Measure) -> exp.Expr:
+def _measure_expr(measure: Measure, metric_column: str | None) -> exp.Expr:
+    if measure.metric is not None and metric_column is not None:
+        matches = exp.column(metric_column).eq(exp.Literal.string(measure.metric))
+        value = exp.Case().when(matches, exp.column(measure.column or "")).else_(exp.Literal.number(0))
+        return exp.Sum(this=value)
     if measure.aggregation == "count":
         return exp.Count(this=exp.Star())
     column = exp.column(measure.column or "")
@@ -91,7 +95,10 @@ def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
                     field="time.granularity",
                 )
             granularity = query.time.granularity
-            bucket = exp.func("date_trunc", exp.Literal.string(granularity), exp.column(td.column))
+            if granularity == "10s":  # the finest grain: a 10-second bin is its own bucket
+                bucket: exp.Expr = exp.column(td.column)
+            else:
+                bucket = exp.func("date_trunc", exp.Literal.string(granularity), exp.column(td.column))
             name = f"{td.name}.{granularity}"
             selects.append(exp.alias_(bucket, name, quoted=True))
             group.append(bucket)
@@ -114,8 +121,8 @@ def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
                 f"unknown dimension '{name}' in dataset '{ds.name}'; allowed: {sorted(ds.dimensions)}",
                 field=f"dimensions[{i}]",
             )
-        selects.append(exp.alias_(exp.column(dim.column), name, quoted=True))
-        group.append(exp.column(dim.column))
+        selects.append(exp.alias_(_dimension_expr(dim), name, quoted=True))
+        group.append(_dimension_expr(dim))
         columns.append(name)
 
     for i, name in enumerate(query.measures):
@@ -125,7 +132,7 @@ def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
                 f"unknown measure '{name}' in dataset '{ds.name}'; allowed: {sorted(ds.measures)}",
                 field=f"measures[{i}]",
             )
-        selects.append(exp.alias_(_measure_expr(measure), name, quoted=True))
+        selects.append(exp.alias_(_measure_expr(measure, ds.metric_column), name, quoted=True))
         columns.append(name)
 
     for i, flt in enumerate(query.filters):
@@ -135,7 +142,10 @@ def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
                 f"unknown filter dimension '{flt.dimension}'; allowed: {sorted(ds.dimensions)}",
                 field=f"filters[{i}].dimension",
             )
-        where.append(_filter_expr(exp.column(dim.column), flt.op, flt.values, bind, f"filters[{i}]"))
+        where.append(_filter_expr(_dimension_expr(dim), flt.op, flt.values, bind, f"filters[{i}]"))
+    if ds.metric_column is not None:  # only the rows of the requested metrics (names from the catalog)
+        wanted = [exp.Literal.string(ds.measures[m].metric or m) for m in query.measures]
+        where.append(exp.In(this=exp.column(ds.metric_column), expressions=wanted))
 
     order: list[exp.Ordered] = []
     for i, o in enumerate(query.order):
@@ -165,6 +175,12 @@ def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
     )
 
 
+def _dimension_expr(dim: Dimension) -> exp.Expr:
+    if dim.json_key is not None:
+        return exp.JSONExtractScalar(this=exp.column(dim.column), expression=exp.Literal.string(dim.json_key))
+    return exp.column(dim.column)
+
+
 def _filter_expr(column: exp.Expr, op: str, values: list[Any], bind: Any, field: str) -> exp.Expr:
     if op == "is_null":
         if values:
@@ -185,7 +201,9 @@ def format_cell(value: Any, granularity: str | None, is_time: bool) -> Any:
     if is_time and isinstance(value, str):  # the Data API returns timestamps as text
         value = datetime.fromisoformat(value.replace(" ", "T"))
     if is_time and isinstance(value, datetime):
-        return value.date().isoformat() if granularity in ("day", "week", "month") else value.isoformat()
+        if granularity in ("day", "week", "month"):
+            return value.date().isoformat()
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
     return value

@@ -6,11 +6,14 @@ import json
 from functools import cache
 
 from tenant_analytics.aws import clients
+from tenant_analytics.cdc import runtime as cdc_runtime
+from tenant_analytics.cdc.settings import get_cdc_settings
 from tenant_analytics.pipeline import runtime as pipeline_runtime
 from tenant_analytics.query.auth import TokenVerifier
 from tenant_analytics.query.cache import AnswerCache, AnswerStore, DynamoAnswerCache, TieredAnswerCache
 from tenant_analytics.query.service import QueryService
 from tenant_analytics.settings import get_settings
+from tenant_analytics.stores.base import AnalyticsStore
 
 
 @cache
@@ -21,7 +24,15 @@ def query_service() -> QueryService:
         answers = TieredAnswerCache(
             AnswerCache(), DynamoAnswerCache(clients.resource("dynamodb"), settings.cache_table)
         )
-    return QueryService(pipeline_runtime.registry(settings), pipeline_runtime.store_opener(settings), cache=answers)
+    realtime_store_id = get_cdc_settings().store_id
+    open_store = pipeline_runtime.store_opener(settings)
+
+    def open_for(store_id: str) -> AnalyticsStore:
+        if store_id == realtime_store_id:
+            cdc_runtime.realtime_store()  # the bins' schema exists before anything reads it
+        return open_store(store_id)
+
+    return QueryService(pipeline_runtime.registry(settings), open_for, cache=answers, realtime_store=realtime_store_id)
 
 
 @cache

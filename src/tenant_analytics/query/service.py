@@ -7,10 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from tenant_analytics.constants import AURORA_STORE_ID
 from tenant_analytics.errors import InvalidQuery, TenantAnalyticsError
 from tenant_analytics.query.cache import AnswerCache, AnswerStore, cache_key
 from tenant_analytics.query.contract import MAX_LIMIT, Answer, Freshness, Query
-from tenant_analytics.query.planner import format_cell, plan_query
+from tenant_analytics.query.planner import format_cell, plan_query, resolve_dataset
 from tenant_analytics.stores.base import AnalyticsStore
 from tenant_analytics.tenants.models import Tenant
 from tenant_analytics.tenants.registry import TenantRegistry
@@ -28,8 +29,10 @@ class QueryService:
         open_store: Callable[[str], AnalyticsStore],
         cache: AnswerStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        realtime_store: str = AURORA_STORE_ID,
     ) -> None:
         self._registry = registry
+        self._realtime_store = realtime_store  # the bins of every tenant live in one Aurora store
         self._open_store = open_store
         self._cache = cache or AnswerCache()
         self._clock = clock
@@ -63,7 +66,8 @@ class QueryService:
         cached = self._cache.get(key)
         if cached is not None:
             return cached.model_copy(update={"cache": "hit", "freshness": self._freshness(tenant.loaded_through)})
-        store = self._open_store(tenant.store)
+        dataset = resolve_dataset(query)
+        store = self._open_store(self._realtime_store if dataset.store == "realtime" else tenant.store)
         plan = plan_query(query, tenant.tenant_id, dialect=store.dialect)
         _, rows = store.query(tenant.tenant_id, plan.sql, plan.params)
         if len(rows) > query.limit:
