@@ -16,7 +16,7 @@ from unittest import mock
 
 from tenant_analytics.errors import InvalidInput, TenantAnalyticsError
 from tenant_analytics.settings import home_dir
-from tenant_analytics.tenants.models import Tier
+from tenant_analytics.tenants.models import TenantStatus, Tier
 
 
 def _parse_time(value: str) -> datetime:
@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--tier", choices=[t.value for t in Tier])
     add.add_argument("--since", type=_parse_time, help="first export starts here (default: all history)")
     tenants.add_parser("list", help="list tenants")
+    get = tenants.add_parser("get", help="one tenant's record as JSON")
+    get.add_argument("--id", required=True, dest="tenant_id")
+    status = tenants.add_parser("set-status", help="suspend, reactivate or mark a tenant")
+    status.add_argument("--id", required=True, dest="tenant_id")
+    status.add_argument("--status", required=True, choices=[s.value for s in TenantStatus])
 
     run = sub.add_parser("run-hour", help="run one hourly pipeline over the registered tenants")
     run.add_argument("--hour", help="the hour to run (ISO, on the hour; default the last complete hour)")
@@ -143,6 +148,11 @@ def run(argv: list[str]) -> int:
                 args.tenant_id, args.source_url, tier=Tier(args.tier) if args.tier else None, since=args.since
             )
             print(f"registered tenant '{tenant.tenant_id}' on {tenant.tier.value} store {tenant.store}")
+        elif args.command == "tenants" and args.action == "get":
+            print(platform.registry.get(args.tenant_id).model_dump_json(indent=2))
+        elif args.command == "tenants" and args.action == "set-status":
+            tenant = platform.registry.set_status(args.tenant_id, TenantStatus(args.status))
+            print(f"tenant '{tenant.tenant_id}' is now {tenant.status.value}")
         elif args.command == "tenants":
             _print_tenants([t.model_dump(mode="json") for t in platform.registry.list()])
         elif args.command == "run-hour":

@@ -53,6 +53,9 @@ def test_a_tenant_added_against_any_source_is_queryable_after_run_hour(tmp_path:
     assert json.loads(answered.stdout)["rows"] == [[d, n] for d, n in sorted(per_day.items())]
     listed = cli(home, pg_admin, "tenants", "list")
     assert "zeta" in listed.stdout and "active" in listed.stdout
+    suspended = cli(home, pg_admin, "tenants", "set-status", "--id", "zeta", "--status", "suspended")
+    assert suspended.stdout.strip() == "tenant 'zeta' is now suspended"
+    assert json.loads(cli(home, pg_admin, "tenants", "get", "--id", "zeta").stdout)["status"] == "suspended"
 
 
 def test_bad_input_gets_one_line_errors(tmp_path: Path, pg_admin: str) -> None:
