@@ -283,3 +283,35 @@ def test_bad_records_are_quarantined_with_reasons_and_the_rest_loads(
     expected = {i for i in latest_versions(dataset["alpha"], MIDDLE)}
     assert loaded <= expected and len(expected - loaded) <= 3
     assert loaded.isdisjoint({i for i in bad_ids if isinstance(i, int)})
+
+
+def test_source_faults_at_a_fifth_of_requests_give_the_same_store(
+    tmp_path: Path, pg_admin: str, db_prefix: str, dataset: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tenant_analytics import constants as c
+
+    # Given sources failing a fifth of requests: 500s, 429s, and answers slower than the client waits
+    monkeypatch.setenv(c.ENV_SOURCE_TIMEOUT, "0.5")
+    with (
+        SourceServer(dataset, page_size=10, now=MIDDLE) as server,
+        local_platform(tmp_path / "home", persist=False, pg_admin=pg_admin, db_prefix=db_prefix) as platform,
+    ):
+        server.fault_rate(0.2, ["http_500", "http_429", "slow"], seed=3, delay=1.0)
+        for spec in SPECS:
+            platform.add_tenant(spec.tenant_id, server.base_url(spec.tenant_id))
+
+        # When two hours run through the faults
+        first = platform.run_hour()
+        server.set_now(END)
+        second = platform.run_hour()
+        faults = server.faults_served
+
+        # Then no tenant failed and every store equals the source's data, exactly as without faults
+        assert failures(first) == failures(second) == {}
+        for spec in SPECS:
+            tenant = platform.registry.get(spec.tenant_id)
+            assert store_rows(pg_admin, db_prefix, tenant.store, spec.tenant_id) == expected_rows(
+                dataset[spec.tenant_id], END
+            )
+    # (and the faults did happen, of every kind)
+    assert set(faults) == {"http_500", "http_429", "slow"} and sum(faults.values()) >= 3

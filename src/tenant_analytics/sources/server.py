@@ -43,7 +43,7 @@ import logging
 import math
 import random
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -239,6 +239,7 @@ class SourceServer:
         self._fault_rng = random.Random(0)
         self._corrupted = 0
         self._request_log: list[str] = []
+        self._faults_served: Counter[str] = Counter()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -360,14 +361,23 @@ class SourceServer:
 
     # --- request handling (called from handler threads) ------------------------------------------------------
 
+    @property
+    def faults_served(self) -> Counter[str]:
+        """How many faults of each kind the server has answered with so far."""
+        with self._state_lock:
+            return Counter(self._faults_served)
+
     def _next_fault(self, target: str) -> tuple[FaultKind, float] | None:
         with self._state_lock:
             self._request_log.append(target)
+            fault: tuple[FaultKind, float] | None = None
             if self._faults:
-                return self._faults.popleft()
-            if self._fault_rate > 0 and self._fault_rng.random() < self._fault_rate:
-                return self._fault_rng.choice(self._fault_rate_kinds), self._fault_rate_delay
-            return None
+                fault = self._faults.popleft()
+            elif self._fault_rate > 0 and self._fault_rng.random() < self._fault_rate:
+                fault = self._fault_rng.choice(self._fault_rate_kinds), self._fault_rate_delay
+            if fault is not None:
+                self._faults_served[fault[0]] += 1
+            return fault
 
     def _handle(self, target: str, headers: Message | None = None) -> _Response:
         fault = self._next_fault(target)
