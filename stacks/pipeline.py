@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
@@ -18,7 +19,7 @@ from tenant_analytics import constants as c
 from .config import PlatformConfig
 from .constructs.hourly_pipeline import HourlyPipeline, HourlySchedule
 from .constructs.lambda_runtime import PlatformFunction
-from .constructs.nag import acknowledge_data_grants
+from .constructs.nag import acknowledge, acknowledge_data_grants, resource_finding
 from .constructs.spark import SparkCode, SparkData, SparkServerlessApplication, TransformJob
 from .constructs.stores import AnalyticsStores
 
@@ -91,6 +92,20 @@ class PipelineStack(Stack):
 
         tenants_table.grant_read_data(self.plan)
         tenants_table.grant_read_data(self.export)
+        # Tenants' source API credentials: only secrets under the platform's prefix, read-only.
+        source_secrets = (
+            f"arn:{self.partition}:secretsmanager:{self.region}:{self.account}:secret:{c.SOURCE_SECRETS_PREFIX}*"
+        )
+        self.export.add_to_role_policy(
+            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[source_secrets])
+        )
+        acknowledge(
+            self.export,
+            "AwsSolutions-IAM5",
+            f"Tenants' source credentials are secrets named {c.SOURCE_SECRETS_PREFIX}<tenant>; one per tenant, "
+            "created as tenants are added, so the grant is the prefix, read-only.",
+            findings=(resource_finding(self, source_secrets),),
+        )
         cursors_table.grant_read_write_data(self.export)
         raw_bucket.grant_put(self.export)
         artifacts_bucket.grant_read_write(self.export)

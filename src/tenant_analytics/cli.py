@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--source-url", required=True, help="base URL of the tenant's source API")
     add.add_argument("--tier", choices=[t.value for t in Tier])
     add.add_argument("--since", type=_parse_time, help="first export starts here (default: all history)")
+    add.add_argument("--credentials-secret", help="Secrets Manager secret holding the source's email and api_token")
     tenants.add_parser("list", help="list tenants")
     get = tenants.add_parser("get", help="one tenant's record as JSON")
     get.add_argument("--id", required=True, dest="tenant_id")
@@ -145,7 +146,11 @@ def run(argv: list[str]) -> int:
             _serve(platform, LocalApiGateway(), args.port)
         elif args.command == "tenants" and args.action == "add":
             tenant = platform.add_tenant(
-                args.tenant_id, args.source_url, tier=Tier(args.tier) if args.tier else None, since=args.since
+                args.tenant_id,
+                args.source_url,
+                tier=Tier(args.tier) if args.tier else None,
+                since=args.since,
+                credentials_secret=args.credentials_secret,
             )
             print(f"registered tenant '{tenant.tenant_id}' on {tenant.tier.value} store {tenant.store}")
         elif args.command == "tenants" and args.action == "get":

@@ -44,6 +44,7 @@ RAW_BUCKET: Final = "tenant-analytics-raw"
 CURATED_BUCKET: Final = "tenant-analytics-curated"
 ARTIFACTS_BUCKET: Final = "tenant-analytics-artifacts"
 CHANGE_STREAM: Final = "tenant-analytics-changes"
+SOURCE_SECRETS_PREFIX: Final = "tenant-analytics/sources/"  # tenants' source API credentials (Secrets Manager)
 CDC_FAILURE_QUEUE: Final = "tenant-analytics-cdc-failures"  # local name; the stack names its queue itself
 TRANSFORM_JOB: Final = "tenant-analytics-transform"
 HOURLY_STATE_MACHINE: Final = "tenant-analytics-hourly"

@@ -315,3 +315,29 @@ def test_source_faults_at_a_fifth_of_requests_give_the_same_store(
             )
     # (and the faults did happen, of every kind)
     assert set(faults) == {"http_500", "http_429", "slow"} and sum(faults.values()) >= 3
+
+
+def test_a_source_that_needs_credentials_gets_them_from_secrets_manager(
+    platform: LocalPlatform, dataset: dict, pg_admin: str, db_prefix: str
+) -> None:
+    import boto3
+
+    # Given a source that requires credentials for both tenants, one registered with its secret, one without
+    boto3.client("secretsmanager").create_secret(
+        Name="tenant-analytics/sources/alpha",
+        SecretString=json.dumps({"email": "ops@alpha.test", "api_token": "s3cr3t"}),
+    )
+    creds = {"alpha": ("ops@alpha.test/token", "s3cr3t"), "beta": ("ops@beta.test/token", "other")}
+    with SourceServer(dataset, now=MIDDLE, credentials=creds) as server:
+        platform.add_tenant("alpha", server.base_url("alpha"), credentials_secret="tenant-analytics/sources/alpha")
+        platform.add_tenant("beta", server.base_url("beta"))
+
+        # When the hour runs
+        execution = platform.run_hour()
+
+    # Then alpha is loaded; beta fails with the source's 401 and nothing of it is loaded
+    assert "401" in failures(execution)["beta"] and set(failures(execution)) == {"beta"}
+    assert store_rows(pg_admin, db_prefix, platform.registry.get("alpha").store, "alpha") == expected_rows(
+        dataset["alpha"], MIDDLE
+    )
+    assert "s3cr3t" not in json.dumps(execution["output"])

@@ -46,9 +46,15 @@ class LocalPlatform:
         return runtime.registry()
 
     def add_tenant(
-        self, tenant_id: str, source_url: str, *, tier: Tier | None = None, since: datetime | None = None
+        self,
+        tenant_id: str,
+        source_url: str,
+        *,
+        tier: Tier | None = None,
+        since: datetime | None = None,
+        credentials_secret: str | None = None,
     ) -> Tenant:
-        return self.registry.add(tenant_id, source_url, tier=tier, since=since)
+        return self.registry.add(tenant_id, source_url, tier=tier, since=since, credentials_secret=credentials_secret)
 
     def run_hour(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Execute the hourly state machine once (the real ASL) and return its description, output parsed."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tenant_analytics.aws import clients
 from tenant_analytics.settings import Settings, get_settings
 from tenant_analytics.sources.client import CursorExportClient
+from tenant_analytics.sources.credentials import load_credentials
 from tenant_analytics.stores.base import AnalyticsStore
 from tenant_analytics.stores.factory import open_store
 from tenant_analytics.tenants.models import Tenant
@@ -29,7 +30,10 @@ def exporter(settings: Settings | None = None) -> Exporter:
     s = settings or get_settings()
 
     def source_for(tenant: Tenant) -> PageSource:
-        return CursorExportClient(tenant.source_url, timeout=s.source_timeout_seconds)
+        auth = None
+        if tenant.credentials_secret:
+            auth = load_credentials(clients.client("secretsmanager"), tenant.credentials_secret).basic_auth
+        return CursorExportClient(tenant.source_url, timeout=s.source_timeout_seconds, auth=auth)
 
     return Exporter(
         s3=clients.client("s3"),

@@ -47,6 +47,9 @@ class Tenant(BaseModel):
     size_rows: int = Field(default=0, ge=0)
     data_version: int = Field(default=0, ge=0)
     since: datetime | None = Field(default=None, description="first export starts here instead of the beginning")
+    credentials_secret: str | None = Field(
+        default=None, description="Secrets Manager secret with the source API's {email, api_token}, if it needs one"
+    )
     loaded_through: datetime | None = None
     last_error: str | None = None
     created_at: datetime

@@ -44,6 +44,7 @@ class TenantRegistry:
         tier: Tier | None = None,
         since: datetime | None = None,
         expected_rows: int = 0,
+        credentials_secret: str | None = None,
     ) -> Tenant:
         """Register a tenant on the store with most headroom; raise TenantExists if the id is taken."""
         if not TENANT_ID_PATTERN.match(tenant_id):
@@ -64,6 +65,7 @@ class TenantRegistry:
             source_url=source_url.rstrip("/"),
             size_rows=expected_rows,
             since=since,
+            credentials_secret=credentials_secret,
             created_at=now,
             updated_at=now,
         )

@@ -91,7 +91,7 @@ def _seconds_between(start: Column, end: Column) -> Column:
 
 
 def _typed_events(events: DataFrame, event_types: tuple[str, ...] | None = None) -> DataFrame:
-    """Events with parsed, lower-cased fields, one row per (tenant_id, event_id), hash-partitioned by ticket.
+    """Events with parsed, lower-cased fields, one row per (tenant_id, ticket_id, id), hash-partitioned by ticket.
 
     Records without an id, a ticket_id or a parseable created_at are dropped. ``public`` null means not public.
     The partitioning by (tenant_id, ticket_id) is what the callers' joins, groupings and windows need, so the
@@ -144,6 +144,17 @@ def _names_by_id(df: DataFrame, id_alias: str, name_alias: str) -> DataFrame:
     )
 
 
+def _day_entry(day: Column, created: Column, solved: Column, reopened: Column, backlog_change: Column) -> Column:
+    """One contribution to a tenant's day, as a struct (all counts long)."""
+    return F.struct(
+        day.alias("day"),
+        created.cast("long").alias("created"),
+        solved.cast("long").alias("solved"),
+        reopened.cast("long").alias("reopened"),
+        backlog_change.cast("long").alias("backlog_change"),
+    )
+
+
 def denormalize_tickets(tickets: DataFrame, users: DataFrame, groups: DataFrame, organizations: DataFrame) -> DataFrame:
     """Tickets with the names of the people, group and organization they reference.
 
@@ -192,7 +203,7 @@ def ticket_metrics(tickets: DataFrame, events: DataFrame, users: DataFrame) -> D
     columns plus ``tenant_id``; ``users`` has RAW_USER_SCHEMA plus ``tenant_id``. Events are matched to tickets
     on (tenant_id, ticket_id); events of tickets not in ``tickets`` are ignored. Definitions:
 
-    * an event id seen more than once in a tenant counts once;
+    * an event delivered more than once (same tenant_id, ticket_id and id) counts once;
     * an *agent* is a user of the same tenant whose role is ``agent`` or ``admin`` (unknown authors are not);
     * a *reply* is a ``comment`` event with ``public`` true authored by an agent (internal notes, where public
       is false or null, and comments by end users are not replies);
@@ -256,9 +267,10 @@ def daily_ticket_counts(
     """Tickets created, solved and reopened per tenant and UTC day, with the backlog at the end of each day.
 
     ``tickets`` is ``normalize_tickets`` output; ``events`` has the RAW_TICKET_EVENT_SCHEMA columns plus
-    ``tenant_id``. Only events of tickets in ``tickets`` count, and an event id seen twice in a tenant counts
-    once. A *status event* is a ``create`` event (its value is the initial status) or a ``status_change``
-    event (its value is the new status); status events without a value are ignored. Definitions, for a day D:
+    ``tenant_id``. Only events of tickets in ``tickets`` count, and an event delivered more than once (same
+    tenant_id, ticket_id and id) counts once. A *status event* is a ``create`` event (its value is the initial
+    status) or a ``status_change`` event (its value is the new status); status events without a value are
+    ignored. Definitions, for a day D:
 
     * ``created``: tickets whose ``created_at`` falls on D;
     * ``solved``: ``status_change`` events to ``solved`` on D;
@@ -375,15 +387,4 @@ def daily_ticket_counts(
             F.when(on_day, F.col("reopened")).otherwise(none).alias("reopened"),
             F.when(F.col("calendar_day") < F.col("day"), none).otherwise(F.col("backlog")).alias("backlog"),
         )
-    )
-
-
-def _day_entry(day: Column, created: Column, solved: Column, reopened: Column, backlog_change: Column) -> Column:
-    """One contribution to a tenant's day, as a struct (all counts long)."""
-    return F.struct(
-        day.alias("day"),
-        created.cast("long").alias("created"),
-        solved.cast("long").alias("solved"),
-        reopened.cast("long").alias("reopened"),
-        backlog_change.cast("long").alias("backlog_change"),
     )
