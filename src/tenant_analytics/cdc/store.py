@@ -26,22 +26,10 @@ from psycopg import sql
 from tenant_analytics.cdc.config import CdcConfig, load_config
 from tenant_analytics.cdc.model import TENANT_ID_PATTERN, BinRow
 from tenant_analytics.errors import InvalidInput, StoreUnavailable
-from tenant_analytics.stores.postgres import ETL_ROLE, QUERY_ROLE
+from tenant_analytics.stores.postgres import ETL_ROLE, QUERY_ROLE, ROLES_SQL
 
 SCHEMA = "realtime"
 
-_ROLES = f"""
-DO $$
-BEGIN
-  CREATE ROLE {ETL_ROLE} NOLOGIN NOBYPASSRLS;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-END $$;
-DO $$
-BEGIN
-  CREATE ROLE {QUERY_ROLE} NOLOGIN NOBYPASSRLS;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-END $$;
-"""
 
 _TENANT_POLICIES = """
 ALTER TABLE realtime.{table} ENABLE ROW LEVEL SECURITY;
@@ -284,7 +272,7 @@ class RealtimeStore:
                 if row is not None and row[0]:
                     return
             with conn.transaction():
-                conn.execute(_ROLES)
+                conn.execute(ROLES_SQL)
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext('tenant_analytics.schema'))")
                 conn.execute(_SCHEMA.encode())

@@ -21,7 +21,8 @@ from tenant_analytics.transforms.columns import TICKET_FACT_COLUMNS
 ETL_ROLE = "ta_etl"
 QUERY_ROLE = "ta_query"
 
-_ROLES = f"""
+# The two roles every PostgreSQL store shares (idempotent, safe from concurrent sessions).
+ROLES_SQL = f"""
 DO $$
 BEGIN
   CREATE ROLE {ETL_ROLE} NOLOGIN NOBYPASSRLS;
@@ -99,7 +100,7 @@ class PostgresStore:
     def ensure_schema(self) -> None:
         conn = self._connection()
         with conn.transaction():
-            conn.execute(_ROLES)
+            conn.execute(ROLES_SQL)
         with conn.transaction():
             # one schema change at a time, even from concurrent loaders
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('tenant_analytics.schema'))")
