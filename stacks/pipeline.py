@@ -124,7 +124,13 @@ class PipelineStack(Stack):
             "publish": self.publish,
         }
         self.pipeline = HourlyPipeline(
-            self, "Hourly", functions=self.functions, transform_job_name=c.TRANSFORM_JOB, logs_key=logs_key
+            self,
+            "Hourly",
+            functions=self.functions,
+            transform_job_name=c.TRANSFORM_JOB,
+            spark=self.spark_serverless,
+            code=code,
+            logs_key=logs_key,
         )
         self.pipeline.node.add_dependency(self.transform)
         self.state_machine = self.pipeline.state_machine

@@ -34,6 +34,7 @@ class PlacementBudgets(BaseModel):
     rows_per_cluster: int = Field(default=2_000_000_000, gt=0)
     redshift_threshold_rows: int = Field(default=50_000_000, gt=0)
     batch_capacity_rows: int = Field(default=5_000_000, gt=0)
+    emr_threshold_rows: int = Field(default=20_000_000, gt=0, description="from this size a tenant runs on EMR")
     max_concurrency: int = Field(default=10, gt=0)
     poll_seconds: int = Field(default=30, ge=0)
 

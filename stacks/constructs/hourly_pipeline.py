@@ -20,14 +20,15 @@ from ..config import REPO_ROOT
 from .logs import encrypted_log_group
 from .nag import ANY_RESOURCE, acknowledge, resource_finding
 from .queues import FailureQueue
+from .spark import SparkCode, SparkServerlessApplication
 
 ASL_PATH: Path = REPO_ROOT / "state_machines" / c.ASL_HOURLY
 HOURLY_CRON = "cron(5 * * * ? *)"
 
 
 class HourlyPipeline(Construct):
-    """STANDARD state machine, logging ALL to an encrypted group, traced; may invoke only its four functions
-    and start/poll only the transform job."""
+    """STANDARD state machine, logging ALL to an encrypted group, traced; may invoke only its four functions,
+    start/poll only the transform job and job runs of the Spark application, and pass only its job role."""
 
     def __init__(
         self,
@@ -36,6 +37,8 @@ class HourlyPipeline(Construct):
         *,
         functions: Mapping[str, lambda_.IFunction],
         transform_job_name: str,
+        spark: SparkServerlessApplication,
+        code: SparkCode,
         logs_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -55,6 +58,11 @@ class HourlyPipeline(Construct):
                 "LoadFunctionArn": functions["load"].function_arn,
                 "PublishFunctionArn": functions["publish"].function_arn,
                 "TransformJobName": transform_job_name,
+                "EmrApplicationId": spark.application.attr_application_id,
+                "EmrJobRoleArn": spark.job_role.role_arn,
+                "EmrEntryPoint": code.script.s3_object_url,
+                "EmrSparkSubmitParameters": f"--py-files {code.core_package.s3_object_url}"
+                " --conf spark.sql.session.timeZone=UTC",
             },
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
@@ -67,6 +75,23 @@ class HourlyPipeline(Construct):
                 actions=["glue:StartJobRun", "glue:GetJobRun"],
                 resources=[f"arn:{stack.partition}:glue:{stack.region}:{stack.account}:job/{transform_job_name}"],
             )
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(actions=["emr-serverless:StartJobRun"], resources=[spark.application.attr_arn])
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["emr-serverless:GetJobRun"], resources=[f"{spark.application.attr_arn}/jobruns/*"]
+            )
+        )
+        spark.job_role.grant_pass_role(self.state_machine.grant_principal)
+        acknowledge(
+            self.state_machine,
+            "AwsSolutions-IAM5",
+            "emr-serverless:GetJobRun is granted on the job runs of the one Spark application"
+            " (<application>/jobruns/*):"
+            " their ids are only known at run time.",
+            findings=(resource_finding(self, f"{spark.application.attr_arn}/jobruns/*"),),
         )
         acknowledge(
             self.state_machine,

@@ -341,3 +341,42 @@ def test_a_source_that_needs_credentials_gets_them_from_secrets_manager(
         dataset["alpha"], MIDDLE
     )
     assert "s3cr3t" not in json.dumps(execution["output"])
+
+
+def test_a_tenant_past_the_large_threshold_runs_alone_on_emr_serverless(
+    platform: LocalPlatform,
+    source: SourceServer,
+    dataset: dict,
+    pg_admin: str,
+    db_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import boto3
+
+    from tenant_analytics import constants as c
+    from tenant_analytics.settings import get_settings
+
+    # Given three tenants loaded once, then a large threshold that only alpha passes
+    for spec in SPECS:
+        platform.add_tenant(spec.tenant_id, source.base_url(spec.tenant_id))
+    platform.run_hour()
+    threshold = platform.registry.get("alpha").size_rows
+    assert all(platform.registry.get(s.tenant_id).size_rows < threshold for s in SPECS[1:])
+    monkeypatch.setenv(c.ENV_CLUSTER_BUDGETS, json.dumps({"poll_seconds": 0, "emr_threshold_rows": threshold}))
+    get_settings.cache_clear()
+    source.set_now(END)
+
+    # When the next hour runs
+    execution = platform.run_hour()
+
+    # Then alpha ran alone on EMR Serverless (the same script), the others together on Glue, all loaded
+    batches = {b["batch_id"]: b for b in execution["output"]["batches"]}
+    assert batches["e0000"]["loaded"] == ["alpha"]
+    assert sorted(batches["b0000"]["loaded"]) == ["beta", "gamma"]
+    emr = boto3.client("emr-serverless")
+    app_id = emr.list_applications()["applications"][0]["id"]
+    runs = emr.list_job_runs(applicationId=app_id)["jobRuns"]
+    assert [r["state"] for r in runs] == ["SUCCESS"]
+    for spec in SPECS:
+        t = platform.registry.get(spec.tenant_id)
+        assert store_rows(pg_admin, db_prefix, t.store, spec.tenant_id) == expected_rows(dataset[spec.tenant_id], END)

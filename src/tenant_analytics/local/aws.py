@@ -22,7 +22,7 @@ import time
 import traceback
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,9 +265,9 @@ def _create_resources(home: Path) -> tuple[Any, str]:
         ExecutionProperty={"MaxConcurrentRuns": 100},
     )
     boto3.client("sqs", region_name=REGION).create_queue(QueueName=c.CDC_FAILURE_QUEUE)
-    boto3.client("emr-serverless", region_name=REGION).create_application(
+    emr_application_id = boto3.client("emr-serverless", region_name=REGION).create_application(
         name=c.EMR_APPLICATION, releaseLabel="emr-7.5.0", type="SPARK"
-    )
+    )["applicationId"]
     lam = boto3.client("lambda", region_name=REGION)
     arns: dict[str, str] = {}
     for logical, handler in c.LAMBDA_HANDLERS.items():
@@ -287,6 +287,10 @@ def _create_resources(home: Path) -> tuple[Any, str]:
             "LoadFunctionArn": arns["load"],
             "PublishFunctionArn": arns["publish"],
             "TransformJobName": settings.transform_job_name,
+            "EmrApplicationId": emr_application_id,
+            "EmrJobRoleArn": role_arn,
+            "EmrEntryPoint": f"s3://{settings.artifacts_bucket}/{c.GLUE_SCRIPTS_PREFIX}/transform_tickets.py",
+            "EmrSparkSubmitParameters": f"--py-files s3://{settings.artifacts_bucket}/{c.GLUE_SCRIPTS_PREFIX}/src.zip",
         },
     )
     sfn = boto3.client("stepfunctions", region_name=REGION)
@@ -294,6 +298,39 @@ def _create_resources(home: Path) -> tuple[Any, str]:
         "stateMachineArn"
     ]
     return sfn, arn
+
+
+def _recase(value: Any, first: Callable[[str], str]) -> Any:
+    """Change the first letter of every key (recursively): the AWS SDK integration's PascalCase and back."""
+    if isinstance(value, dict):
+        return {first(k[:1]) + k[1:]: _recase(v, first) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_recase(v, first) for v in value]
+    return value
+
+
+def _sdk_integration_patch() -> Any:
+    """moto's aws-sdk integration passes parameters through as written; Step Functions spells them in PascalCase
+    and answers in PascalCase. For EMR Serverless, whose API is camelCase, translate both ways, as AWS does."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+        StateTaskServiceAwsSdk,
+    )
+
+    original = StateTaskServiceAwsSdk._eval_service_task
+
+    def eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+    ) -> None:
+        if self.resource.api_name != "emrserverless":
+            original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        client = boto3.client("emr-serverless", region_name=REGION)
+        action = self._get_boto_service_action()
+        response = getattr(client, action)(**_recase(normalised_parameters, str.lower)) or {}
+        response.pop("ResponseMetadata", None)
+        env.stack.append(_recase(response, str.upper))
+
+    return mock.patch.object(StateTaskServiceAwsSdk, "_eval_service_task", eval_service_task)
 
 
 def _pairs(arguments: list[str]) -> dict[str, str]:
@@ -448,6 +485,7 @@ def local_aws(home: Path, store_dsns: dict[str, tuple[str, str]], *, persist: bo
         stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", _local_invoke))
         for patch in _job_run_patches(runner):
             stack.enter_context(patch)
+        stack.enter_context(_sdk_integration_patch())
         # moto's execution engine logs every state at INFO; keep the console for the platform's own output
         logging.getLogger("moto").setLevel(logging.ERROR)
         stack.callback(_set_log_dir, _set_log_dir(home / "logs"))

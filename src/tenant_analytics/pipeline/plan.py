@@ -43,10 +43,13 @@ def parse_hour(value: object, now: datetime) -> datetime:
 
 
 def pack_batches(tenants: list[Tenant], budgets: PlacementBudgets) -> list[Batch]:
-    """First-fit decreasing by size: small tenants share a Spark run, one above capacity runs alone."""
+    """First-fit decreasing by size: small tenants share a Glue run, one above capacity runs alone, and a
+    tenant past the large threshold runs alone on EMR Serverless."""
+    large = sorted((t for t in tenants if t.size_rows >= budgets.emr_threshold_rows), key=lambda t: t.tenant_id)
     bins: list[list[Tenant]] = []
     loads: list[int] = []
-    for tenant in sorted(tenants, key=lambda t: (-t.size_rows, t.tenant_id)):
+    rest = [t for t in tenants if t.size_rows < budgets.emr_threshold_rows]
+    for tenant in sorted(rest, key=lambda t: (-t.size_rows, t.tenant_id)):
         for i, load in enumerate(loads):
             if load + tenant.size_rows <= budgets.batch_capacity_rows:
                 bins[i].append(tenant)
@@ -55,10 +58,14 @@ def pack_batches(tenants: list[Tenant], budgets: PlacementBudgets) -> list[Batch
         else:
             bins.append([tenant])
             loads.append(tenant.size_rows)
-    return [
+    batches = [
+        Batch(batch_id=f"e{i:04d}", tenants=[t.tenant_id], engine="emr", rows=t.size_rows) for i, t in enumerate(large)
+    ]
+    batches += [
         Batch(batch_id=f"b{i:04d}", tenants=[t.tenant_id for t in members], engine="glue", rows=loads[i])
         for i, members in enumerate(bins)
     ]
+    return batches
 
 
 def plan_run(request: PlanRequest, registry: TenantRegistry, budgets: PlacementBudgets) -> PlanResult:
