@@ -182,15 +182,17 @@ def run_demo(
             live.totals[s.tenant_id] = (created, sent)
         say("")
         say("Query the local API yourself:")
+        say(f"  export TENANT_ANALYTICS_HOME={home}")
         say("  .venv/bin/tenant-analytics serve --port 8080 &")
         say("  TOKEN=$(.venv/bin/tenant-analytics token --tenant acme)")
         say('  curl -s -X POST localhost:8080/v1/query -H "Authorization: Bearer $TOKEN" \\')
+        say('    -H "Content-Type: application/json" \\')
         say(
             '    -d \'{"dataset":"tickets","measures":["tickets_created"],'
             '"time":{"dimension":"created_at","granularity":"day"}}\''
         )
         say('  curl -s "localhost:8080/v1/realtime?metric=tickets_created&last=15m" -H "Authorization: Bearer $TOKEN"')
-        say(f"(the demo's state is under {home}; run the CLI with TENANT_ANALYTICS_HOME={home} to use it)")
+        say("(or run `make demo` with the demo's own API kept up: .venv/bin/tenant-analytics demo --serve)")
         if keep_serving is not None:
             keep_serving(platform, gateway)
         if any(status != "SUCCEEDED" for status in statuses) or failed:
