@@ -216,7 +216,8 @@ def ticket_metrics(tickets: DataFrame, events: DataFrame, users: DataFrame) -> D
     * ``reopens``: ``status_change`` events from solved or closed (``previous_value``) to new, open, pending or
       hold (``value``);
     * ``replies``: all replies, whenever they happened;
-    * ``agent_touches``: events of any type except ``create`` authored by an agent;
+    * ``agent_touches``: updates by an agent: distinct instants at which an agent authored an event other than
+      ``create`` (one update emits several events at once: a comment, a status change, an assignment);
     * ``current_status``: the ticket's ``status`` in ``tickets``.
 
     Returns one row per ticket of ``tickets`` with TICKET_METRIC_COLUMNS: tenant_id (string), ticket_id (long),
@@ -243,7 +244,9 @@ def ticket_metrics(tickets: DataFrame, events: DataFrame, users: DataFrame) -> D
         F.max(F.when(is_status_change & (F.col("value") == "solved"), F.col("event_at"))).alias("solved_at"),
         F.count(F.when(is_reopen, 1)).alias("reopens"),
         F.count(F.when(is_reply, 1)).alias("replies"),
-        F.count(F.when(by_agent & ~F.col("event_type").eqNullSafe("create"), 1)).alias("agent_touches"),
+        F.countDistinct(F.when(by_agent & ~F.col("event_type").eqNullSafe("create"), F.col("event_at"))).alias(
+            "agent_touches"
+        ),
     )
     is_done = F.col("current_status").isin(*DONE_STATUSES)
     return per_ticket.select(

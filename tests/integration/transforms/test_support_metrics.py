@@ -140,7 +140,7 @@ def expected_metrics(raw: Raw) -> dict[tuple[str, int], tuple[Any, ...]]:
             resolution,
             reopens,
             len(replies),
-            sum(1 for e in by_agent if e.type != "create"),
+            len({e.at for e in by_agent if e.type != "create"}),  # one update = one touch, however many events
         )
     return out
 
@@ -250,6 +250,7 @@ def edge_cases() -> Raw:
         event(206, 2, at(5, 10), "status_change", 2, previous_value="open", value="solved"),
         event(207, 2, at(7), "status_change", 3, previous_value="solved", value="closed"),
         event(208, 2, at(5, 9), "priority_change", 2, previous_value="normal", value="high"),
+        event(209, 2, at(5, 9), "comment", 2, public=False),  # same update as 208: no extra touch
         # 3: pending for days without any event
         event(301, 3, at(2, 11), "create", 1, value="new"),
         event(302, 3, at(2, 12), "status_change", 2, previous_value="new", value="pending"),
