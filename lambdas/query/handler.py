@@ -6,6 +6,7 @@ OpenAPI document (docs/openapi.json) from the same models.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -38,6 +39,17 @@ logger = Logger(service="query")
 tracer = Tracer(service="query")
 metrics = Metrics(namespace=METRICS_NAMESPACE, service="query")
 app = APIGatewayRestResolver(enable_validation=True)
+
+
+def _not_json(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A 415 answer for a body that is not JSON (curl's default form encoding would read as an empty query)."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    media_type = str(headers.get("content-type") or "").split(";")[0].strip().lower()
+    if not event.get("body") or not media_type or media_type == "application/json":
+        return None
+    message = f"the body must be JSON: send 'Content-Type: application/json', not '{media_type}'"
+    body = {"error": {"code": "unsupported_media_type", "message": message, "field": ""}}
+    return {"statusCode": 415, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
 
 def _tenant() -> str:
@@ -132,4 +144,4 @@ def openapi_document() -> str:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return _not_json(event) or app.resolve(event, context)

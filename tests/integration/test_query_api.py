@@ -187,3 +187,10 @@ def test_the_shared_cache_serves_other_containers_but_never_other_tenants(platfo
     assert first.headers["X-Cache"] == "miss" and other_container.headers["X-Cache"] == "hit"
     assert other_container.json()["rows"] == first.json()["rows"]
     assert globex.headers["X-Cache"] == "miss" and globex.json()["rows"] == [["2026-01-01", 1]]
+
+
+def test_a_body_that_is_not_json_gets_415_naming_the_header(platform: LocalPlatform) -> None:
+    gw = LocalApiGateway()
+    form = call(gw, platform.token("acme"), DAILY, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status == 415
+    assert "Content-Type: application/json" in form.json()["error"]["message"]
