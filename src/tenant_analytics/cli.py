@@ -182,12 +182,7 @@ def run(argv: list[str]) -> int:
                 document = json.loads(args.query)
             except json.JSONDecodeError as exc:
                 raise InvalidInput(f"the query is not valid JSON: {exc.msg} at character {exc.pos}") from exc
-            response = LocalApiGateway().handle(
-                "POST",
-                "/v1/query",
-                {"Authorization": f"Bearer {platform.token(args.tenant)}", "Content-Type": "application/json"},
-                json.dumps(document),
-            )
+            response = platform.call_api(args.tenant, "POST", "/v1/query", body=document)
             if response.status != 200:
                 return _api_error(response)
             print(json.dumps(response.json(), indent=2))
@@ -205,12 +200,10 @@ def run(argv: list[str]) -> int:
             for code, count in sorted(replay.rejected.items()):
                 print(f"  {count} record(s) to the failure queue: {code}")
         elif args.command == "realtime":
-            query_string = {"metric": [args.metric], "last": [args.last]}
+            params = {"metric": args.metric, "last": args.last}
             if args.dimension:
-                query_string["dimension"] = [args.dimension]
-            response = LocalApiGateway().handle(
-                "GET", "/v1/realtime", {"Authorization": f"Bearer {platform.token(args.tenant)}"}, None, query_string
-            )
+                params["dimension"] = args.dimension
+            response = platform.call_api(args.tenant, "GET", "/v1/realtime", query=params)
             if response.status != 200:
                 return _api_error(response)
             print(json.dumps(response.json(), indent=2))

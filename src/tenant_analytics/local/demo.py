@@ -54,16 +54,9 @@ def busiest(rows: list[list[object]]) -> tuple[str | None, int]:
 
 def summarize(platform: LocalPlatform, gateway: LocalApiGateway) -> list[TenantSummary]:
     """Read every tenant's numbers back through the API, each with its own token."""
-    import json
-
     summaries = []
     for tenant in platform.registry.list():
-        response = gateway.handle(
-            "POST",
-            "/v1/query",
-            {"Authorization": f"Bearer {platform.token(tenant.tenant_id)}", "Content-Type": "application/json"},
-            json.dumps(DAILY_QUERY),
-        )
+        response = platform.call_api(tenant.tenant_id, "POST", "/v1/query", body=DAILY_QUERY, gateway=gateway)
         if response.status != 200:
             raise RuntimeError(f"query for {tenant.tenant_id} failed: {response.status} {response.body}")
         answer = response.json()
@@ -102,12 +95,8 @@ def live_stream(home: Path, tenants: list[str], say: Callable[[str], None]) -> L
 
 def realtime_total(platform: LocalPlatform, gateway: LocalApiGateway, tenant_id: str, metric: str) -> int:
     """The tenant's count of ``metric`` over the last 15 minutes, through GET /v1/realtime."""
-    response = gateway.handle(
-        "GET",
-        "/v1/realtime",
-        {"Authorization": f"Bearer {platform.token(tenant_id)}"},
-        None,
-        {"metric": [metric], "last": ["15m"]},
+    response = platform.call_api(
+        tenant_id, "GET", "/v1/realtime", query={"metric": metric, "last": "15m"}, gateway=gateway
     )
     if response.status != 200:
         raise RuntimeError(f"realtime query for {tenant_id} failed: {response.status} {response.body}")

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from tenant_analytics import constants as c
 from tenant_analytics.errors import TenantAnalyticsError
+from tenant_analytics.local.api import ApiResponse, LocalApiGateway
 from tenant_analytics.local.aws import LocalAws, local_aws
 from tenant_analytics.local.postgres import admin_url, ensure_database
 from tenant_analytics.pipeline import runtime
@@ -84,6 +85,28 @@ class LocalPlatform:
 
     def token(self, tenant_id: str, ttl_seconds: int = 3600) -> str:
         return self.signer.sign(tenant_id, ttl_seconds=ttl_seconds)
+
+    def call_api(
+        self,
+        tenant_id: str,
+        method: str,
+        path: str,
+        *,
+        body: object | None = None,
+        query: dict[str, str] | None = None,
+        gateway: LocalApiGateway | None = None,
+    ) -> ApiResponse:
+        """Call the local API as ``tenant_id`` would: a token of its own, a JSON body, authorizer then handler."""
+        headers = {"Authorization": f"Bearer {self.token(tenant_id)}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return (gateway or LocalApiGateway()).handle(
+            method,
+            path,
+            headers,
+            json.dumps(body) if body is not None else None,
+            {k: [v] for k, v in query.items()} if query else None,
+        )
 
 
 @contextmanager
