@@ -108,6 +108,7 @@ class PipelineStack(Stack):
         )
         cursors_table.grant_read_write_data(self.export)
         raw_bucket.grant_put(self.export)
+        curated_bucket.grant_read(self.export, f"{c.HISTORY_SUPPORT_PREFIX}/*")  # lists history for the manifest
         artifacts_bucket.grant_read_write(self.export)
         tenants_table.grant_read_data(self.load)
         curated_bucket.grant_read(self.load)

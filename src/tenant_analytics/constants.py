@@ -68,10 +68,11 @@ def function_name(logical: str) -> str:
 
 
 # --- data layout in S3 ---
-RAW_TICKETS_PREFIX: Final = "raw/support/tickets"
-QUARANTINE_TICKETS_PREFIX: Final = "quarantine/support/tickets"  # rejected records, each with its reason
+RAW_SUPPORT_PREFIX: Final = "raw/support"  # <stream>/tenant_id=<id>/page-<seq>.jsonl
+QUARANTINE_SUPPORT_PREFIX: Final = "quarantine/support"  # rejected records of each stream, each with its reason
 MANIFESTS_PREFIX: Final = "manifests"
-CURATED_TICKETS_PREFIX: Final = "curated/support/tickets"
+CURATED_SUPPORT_PREFIX: Final = "curated/support"  # run=<id>/batch=<id>/<table>/tenant_id=<id>/*.csv
+HISTORY_SUPPORT_PREFIX: Final = "curated/support/history"  # <stream>/tenant_id=<id>/batch=<id>/*.parquet
 GLUE_SCRIPTS_PREFIX: Final = "glue-scripts"
 
 # --- state machine (hourly pipeline) ASL placeholders, filled by CDK and by the local runner ---
@@ -107,3 +108,11 @@ PIPELINE_SERVICE: Final = "pipeline"  # Powertools service name of the pipeline 
 RAW_CDC_PREFIX: Final = "raw/cdc/"
 RAW_CDC_ERRORS_PREFIX: Final = "raw/cdc-errors/"
 GLUE_TEMP_PREFIX: Final = "glue-temp/"
+# --- query API: data_version snapshots, usage plans, API keys ---
+ENV_DATA_VERSION_MAX_AGE_MS: Final = "DATA_VERSION_MAX_AGE_MS"  # how old a cached tenant data_version may be
+ENV_USAGE_PLAN_IDS: Final = "USAGE_PLAN_IDS"  # JSON: usage plan name -> API Gateway usage plan id
+ENV_API_KEYS_REQUIRED: Final = "API_KEYS_REQUIRED"  # "true": the authorizer returns the tenant's API key
+# Which usage plan a tenant's API key is attached to, by the tenant's tier.
+USAGE_PLAN_BY_TIER: Final[dict[str, str]] = {"aurora": "standard", "redshift": "large"}
+API_KEY_NAME_PREFIX: Final = "tenant-analytics-tenant-"  # + tenant id
+AUTHORIZER_CACHE_SECONDS: Final = 300  # API Gateway caches an authorizer's decision per token this long

@@ -28,8 +28,10 @@ def api(tmp_path_factory: pytest.TempPathFactory, pg_admin: str) -> Iterator[tup
     with local_platform(home, persist=False, pg_admin=pg_admin) as platform:
         platform.add_tenant("acme", "http://127.0.0.1:1/acme")
         store = runtime.store_opener()(platform.registry.get("acme").store)
-        rows = [f"{i},2026-01-0{i}T10:00:00Z,2026-01-0{i}T10:00:00Z,open,high,email,1,,,\n".encode() for i in (1, 2, 3)]
-        store.merge_tickets("acme", CuratedFiles.from_bytes(rows))
+        rows = [
+            f"{i},2026-01-0{i}T10:00:00Z,2026-01-0{i}T10:00:00Z,open,high,email,1,,,,,,,\n".encode() for i in (1, 2, 3)
+        ]
+        store.merge_curated("acme", {"tickets": CuratedFiles.from_bytes(rows)})
         server = make_server(LocalApiGateway(), 0)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

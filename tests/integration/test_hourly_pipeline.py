@@ -10,10 +10,21 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from support_reference import Raw, expected_daily, expected_metrics
 
 from tenant_analytics.local.platform import LocalPlatform, local_platform
 from tenant_analytics.sources.server import SourceServer
-from tenant_analytics.sources.synthetic import TenantSpec, generate_dataset, latest_versions, parse_timestamp
+from tenant_analytics.sources.synthetic import (
+    SupportDataset,
+    TenantSpec,
+    events_until,
+    generate_dataset,
+    generate_support_data,
+    latest_organizations,
+    latest_users,
+    latest_versions,
+    parse_timestamp,
+)
 from tenant_analytics.tenants.models import TenantStatus
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark")]
@@ -70,6 +81,27 @@ def daily_counts(versions: list, as_of: datetime) -> list[list]:
     return [[day, n] for day, n in sorted(per_day.items())]
 
 
+def served(data: SupportDataset, as_of: datetime) -> Raw:
+    """What the source shows of a tenant at ``as_of``, as the reference computations take it."""
+    t = data.tenant_id
+    return {
+        "tickets": [(t, r) for r in latest_versions(data.tickets, as_of).values()],
+        "events": [(t, r) for r in events_until(data.ticket_events, as_of)],
+        "users": [(t, r) for r in latest_users(data.users, as_of).values()],
+        "organizations": [(t, r) for r in latest_organizations(data.organizations, as_of).values()],
+        "groups": [(t, r) for r in data.groups],
+    }
+
+
+def read_store(pg_admin: str, db_prefix: str, store: str, statement: str, tenant_id: str) -> list[tuple]:
+    from tenant_analytics.local.postgres import with_database
+
+    url = with_database(pg_admin, f"{db_prefix}_{store.replace('-', '_')}")
+    with psycopg.connect(url) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        return conn.execute(statement, (tenant_id,)).fetchall()
+
+
 def failures(execution: dict) -> dict[str, str]:
     return {f["tenant_id"]: f["error"] for b in execution["output"]["batches"] for f in b["failed"]}
 
@@ -99,6 +131,69 @@ def test_two_hours_load_everything_once_and_only_changes_move(
         assert t.data_version == 2
         # and the query API answers the tenant's own daily counts
         assert platform.query(spec.tenant_id, DAILY).rows == daily_counts(dataset[spec.tenant_id], END)
+
+
+def test_every_stream_lands_and_derived_tables_equal_a_replay_of_all_source_data(
+    platform: LocalPlatform, pg_admin: str, db_prefix: str
+) -> None:
+    # Given a tenant whose source serves tickets, events, users, organizations and groups
+    data = generate_support_data(5, [TenantSpec("delta", 40)], START, END)["delta"]
+    with SourceServer({"delta": data}, page_size=25, now=MIDDLE) as server:
+        platform.add_tenant("delta", server.base_url("delta"))
+
+        # When hour 1 runs, the source moves on (new versions, events, user changes), and hour 2 runs
+        first = platform.run_hour()
+        server.set_now(END)
+        second = platform.run_hour()
+
+    # Then both succeed, and every curated table equals an independent computation from all served data
+    assert failures(first) == failures(second) == {}
+    store = platform.registry.get("delta").store
+    raw = served(data, END)
+
+    def rows(statement: str) -> list[tuple]:
+        return read_store(pg_admin, db_prefix, store, statement, "delta")
+
+    users = latest_users(data.users, END)
+    assert rows("SELECT user_id, name, role FROM support.users WHERE tenant_id = %s ORDER BY 1") == [
+        (i, u["name"], u["role"]) for i, u in sorted(users.items())
+    ]
+    orgs = latest_organizations(data.organizations, END)
+    assert rows("SELECT organization_id, name FROM support.organizations WHERE tenant_id = %s ORDER BY 1") == [
+        (i, o["name"]) for i, o in sorted(orgs.items())
+    ]
+    assert rows("SELECT group_id, name FROM support.groups WHERE tenant_id = %s ORDER BY 1") == sorted(
+        (g["id"], g["name"]) for g in data.groups
+    )
+    events = events_until(data.ticket_events, END)
+    assert rows("SELECT event_id FROM support.ticket_events WHERE tenant_id = %s ORDER BY 1") == sorted(
+        (e["id"],) for e in events
+    )
+    tickets = latest_versions(data.tickets, END)
+    names = rows(
+        "SELECT ticket_id, requester_name, group_name, organization_name FROM support.tickets "
+        "WHERE tenant_id = %s ORDER BY 1"
+    )
+    groups = {g["id"]: g["name"] for g in data.groups}
+    assert names == [
+        (
+            i,
+            users.get(t["requester_id"], {}).get("name"),
+            groups.get(t["group_id"]),
+            orgs.get(t["organization_id"], {}).get("name"),
+        )
+        for i, t in sorted(tickets.items())
+    ]
+    metrics = rows(
+        "SELECT ticket_id, created_at, current_status, first_reply_at, first_reply_seconds, solved_at, "
+        "full_resolution_seconds, reopens, replies, agent_touches FROM support.ticket_metrics WHERE tenant_id = %s"
+    )
+    assert {("delta", r[0]): r[1:] for r in metrics} == expected_metrics(raw)
+    daily = rows("SELECT day, created, solved, reopened, backlog FROM support.daily_ticket_counts WHERE tenant_id = %s")
+    assert {("delta", r[0]): r[1:] for r in daily} == expected_daily(raw, None, None)
+    # and hour 2 recomputed metrics only for the tickets its increments touched
+    touched = second["output"]["batches"][0]
+    assert touched["loaded"] == ["delta"]
 
 
 def test_a_run_with_no_changes_moves_nothing(platform: LocalPlatform, source: SourceServer) -> None:
@@ -193,7 +288,7 @@ def test_transform_failure_is_recorded_and_the_execution_succeeds(
     # Given tenants whose Spark run fails
     for spec in SPECS[:2]:
         platform.add_tenant(spec.tenant_id, source.base_url(spec.tenant_id))
-    import glue_jobs.transform_tickets as job
+    import glue_jobs.transform_support as job
 
     def broken(spark, args):  # type: ignore[no-untyped-def]
         raise RuntimeError("executor lost")
@@ -216,7 +311,7 @@ def test_one_tenant_failing_its_transform_among_twenty_fails_alone(
     # Given twenty small tenants packed into one Spark run, one of whose data always breaks the transform
     specs = [TenantSpec(f"t{i:02d}", 3) for i in range(20)]
     data = generate_dataset(23, specs, START, END)
-    import glue_jobs.transform_tickets as job
+    import glue_jobs.transform_support as job
 
     real_run = job.run
 

@@ -38,12 +38,14 @@ def platform(tmp_path: Path, pg_admin: str, db_prefix: str) -> Iterator[LocalPla
 def landed_manifest() -> str:
     s = get_settings()
     s3 = boto3.client("s3")
-    key = f"{c.RAW_TICKETS_PREFIX}/tenant_id=acme/page-000000000001.jsonl"
+    key = f"{c.RAW_SUPPORT_PREFIX}/tickets/tenant_id=acme/page-000000000001.jsonl"
     s3.put_object(Bucket=s.raw_bucket, Key=key, Body=(json.dumps(TICKET) + "\n").encode())
     manifest = TransformManifest(
-        raw_root=f"s3://{s.raw_bucket}/{c.RAW_TICKETS_PREFIX}/",
+        raw_root=f"s3://{s.raw_bucket}/{c.RAW_SUPPORT_PREFIX}/",
         hour="2026-02-01T11:00:00Z",
-        tenants={"acme": [f"s3://{s.raw_bucket}/{key}"]},
+        batch_id="b1",
+        tenants={"acme": {"tickets": [f"s3://{s.raw_bucket}/{key}"]}},
+        history_root=f"s3://{s.curated_bucket}/{c.HISTORY_SUPPORT_PREFIX}/",
     )
     s3.put_object(Bucket=s.artifacts_bucket, Key="manifests/test.json", Body=manifest.to_json().encode())
     return f"s3://{s.artifacts_bucket}/manifests/test.json"
@@ -76,20 +78,24 @@ def test_glue_and_emr_job_runs_execute_the_script(platform: LocalPlatform) -> No
         executionRoleArn="arn:aws:iam::123456789012:role/local-role",
         jobDriver={
             "sparkSubmit": {
-                "entryPoint": "s3://artifacts/glue-scripts/transform_tickets.py",
+                "entryPoint": "s3://artifacts/glue-scripts/transform_support.py",
                 "entryPointArguments": ["--manifest", manifest, "--output", out + "/emr/"],
             }
         },
     )
-    # Then both succeed and write the same curated row
+    # Then both succeed, write the same curated row and append the page to the tenant's history
     assert (
         glue.get_job_run(JobName=get_settings().transform_job_name, RunId=run_id)["JobRun"]["JobRunState"]
         == "SUCCEEDED"
     )
     assert emr.get_job_run(applicationId=app_id, jobRunId=emr_run["jobRunId"])["jobRun"]["state"] == "SUCCESS"
-    expected = ["7,2026-02-01T10:00:00Z,2026-02-01T11:00:00Z,open,high,web,1,,,"]
-    assert curated_rows("curated/test/glue/tenant_id=acme/") == expected
-    assert curated_rows("curated/test/emr/tenant_id=acme/") == expected
+    expected = ["7,2026-02-01T10:00:00Z,2026-02-01T11:00:00Z,open,high,web,1,,,,,,,"]
+    assert curated_rows("curated/test/glue/tickets/tenant_id=acme/") == expected
+    assert curated_rows("curated/test/emr/tickets/tenant_id=acme/") == expected
+    history = boto3.client("s3").list_objects_v2(
+        Bucket=get_settings().curated_bucket, Prefix=f"{c.HISTORY_SUPPORT_PREFIX}/tickets/tenant_id=acme/batch=b1/"
+    )
+    assert [o["Key"] for o in history.get("Contents", []) if o["Key"].endswith(".parquet")]
 
 
 def test_a_failing_job_run_reports_failed_with_the_reason(platform: LocalPlatform) -> None:

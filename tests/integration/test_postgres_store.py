@@ -15,7 +15,7 @@ files = CuratedFiles.from_bytes
 
 
 def line(tid: int, updated: str, status: str) -> bytes:
-    return f"{tid},2026-01-01T00:00:00Z,{updated},{status},high,email,5,,,\n".encode()
+    return f"{tid},2026-01-01T00:00:00Z,{updated},{status},high,email,5,,,,,,,\n".encode()
 
 
 @pytest.fixture
@@ -29,20 +29,22 @@ def store(pg_admin: str, db_prefix: str) -> Iterator[PostgresStore]:
 
 def test_merge_is_idempotent_and_newer_versions_win(store: PostgresStore) -> None:
     # Given two versions of ticket 1 in one load and a later, older version of it
-    first = store.merge_tickets(
+    first = store.merge_curated(
         "acme",
-        files(
-            [
-                line(1, "2026-01-01T01:00:00Z", "open"),
-                line(1, "2026-01-01T02:00:00Z", "solved"),
-                line(2, "2026-01-01T01:00:00Z", "new"),
-            ]
-        ),
+        {
+            "tickets": files(
+                [
+                    line(1, "2026-01-01T01:00:00Z", "open"),
+                    line(1, "2026-01-01T02:00:00Z", "solved"),
+                    line(2, "2026-01-01T01:00:00Z", "new"),
+                ]
+            )
+        },
     )
-    replay = store.merge_tickets(
-        "acme", files([line(1, "2026-01-01T02:00:00Z", "solved"), line(2, "2026-01-01T01:00:00Z", "new")])
+    replay = store.merge_curated(
+        "acme", {"tickets": files([line(1, "2026-01-01T02:00:00Z", "solved"), line(2, "2026-01-01T01:00:00Z", "new")])}
     )
-    stale = store.merge_tickets("acme", files([line(1, "2026-01-01T01:30:00Z", "pending")]))
+    stale = store.merge_curated("acme", {"tickets": files([line(1, "2026-01-01T01:30:00Z", "pending")])})
 
     # Then the newest version is kept, replays change nothing, and nothing is duplicated
     assert (first.inserted, first.updated, first.size_rows) == (2, 0, 2)
@@ -53,9 +55,9 @@ def test_merge_is_idempotent_and_newer_versions_win(store: PostgresStore) -> Non
 
 
 def test_row_level_security_isolates_tenants_without_any_predicate(store: PostgresStore) -> None:
-    store.merge_tickets("acme", files([line(1, "2026-01-01T01:00:00Z", "open")]))
-    store.merge_tickets(
-        "globex", files([line(1, "2026-01-01T01:00:00Z", "open"), line(2, "2026-01-01T01:00:00Z", "open")])
+    store.merge_curated("acme", {"tickets": files([line(1, "2026-01-01T01:00:00Z", "open")])})
+    store.merge_curated(
+        "globex", {"tickets": files([line(1, "2026-01-01T01:00:00Z", "open"), line(2, "2026-01-01T01:00:00Z", "open")])}
     )
 
     # When statements with no tenant predicate run as each tenant on the same pooled connection
@@ -66,7 +68,7 @@ def test_row_level_security_isolates_tenants_without_any_predicate(store: Postgr
 
 
 def test_the_tenant_setting_does_not_outlive_its_transaction(store: PostgresStore) -> None:
-    store.merge_tickets("acme", files([line(1, "2026-01-01T01:00:00Z", "open")]))
+    store.merge_curated("acme", {"tickets": files([line(1, "2026-01-01T01:00:00Z", "open")])})
     store.query("acme", "SELECT 1", [])
     conn = store._connection()
     # After the query's transaction, the same connection as the query role sees no tenant at all
@@ -87,3 +89,54 @@ def test_the_query_role_cannot_write_or_bypass(store: PostgresStore) -> None:
     assert owner == ("ta_etl",)
     forced = conn.execute("SELECT relforcerowsecurity FROM pg_class WHERE relname = 'tickets'").fetchone()
     assert forced == (True,)
+
+
+def test_each_curated_table_merges_by_its_mode_in_one_transaction(store: PostgresStore) -> None:
+    # Given a first load of events (immutable), metrics (recomputed) and daily counts (replaced as a whole)
+    event = "10,1,2026-01-01T00:00:00Z,create,5,false,,new\n"
+    store.merge_curated(
+        "acme",
+        {
+            "ticket_events": files([event.encode(), event.encode()]),
+            "ticket_metrics": files([b"10,2026-01-01T00:00:00Z,open,,,,,0,0,1\n"]),
+            "daily_ticket_counts": files([b"2026-01-01,1,0,0,1\n", b"2026-01-02,0,0,0,1\n"]),
+        },
+    )
+
+    # When the next load repeats the event with other values, recomputes the metrics and has one day only
+    stats = store.merge_curated(
+        "acme",
+        {
+            "ticket_events": files([b"10,1,2026-01-01T00:00:00Z,create,5,false,,open\n"]),
+            "ticket_metrics": files([b"10,2026-01-01T00:00:00Z,solved,,,,,0,0,2\n"]),
+            "daily_ticket_counts": files([b"2026-01-01,1,1,0,0\n"]),
+        },
+    )
+
+    # Then the stored event is unchanged, the metrics are replaced, and the days are exactly the last load's
+    def rows(statement: str) -> list[tuple]:
+        return store.query("acme", statement, [])[1]
+
+    assert rows("SELECT ticket_id, event_id, value FROM support.ticket_events") == [(10, 1, "new")]
+    assert rows("SELECT current_status, agent_touches FROM support.ticket_metrics") == [("solved", 2)]
+    assert rows("SELECT day::text, solved, backlog FROM support.daily_ticket_counts") == [("2026-01-01", 1, 0)]
+    assert stats.tables == {"ticket_events": 1, "ticket_metrics": 1, "daily_ticket_counts": 1}
+
+
+def test_every_curated_table_has_forced_row_level_security(store: PostgresStore) -> None:
+    from tenant_analytics.transforms.tables import SUPPORT_TABLES
+
+    conn = store._connection()
+    for table in SUPPORT_TABLES:
+        forced = conn.execute(
+            "SELECT relforcerowsecurity FROM pg_class WHERE oid = %s::regclass", (table.qualified_name,)
+        ).fetchone()
+        assert forced == (True,), table.name
+
+
+def test_an_unknown_table_is_refused_before_anything_is_written(store: PostgresStore) -> None:
+    from tenant_analytics.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=r"unknown curated table\(s\) \['secrets'\]"):
+        store.merge_curated("acme", {"tickets": files([line(1, "2026-01-01T01:00:00Z", "open")]), "secrets": files([])})
+    assert store.query("acme", "SELECT count(*) FROM support.tickets", [])[1] == [(0,)]

@@ -16,9 +16,12 @@ from tenant_analytics.query.planner import plan_query
 from tenant_analytics.settings import StoreConfig
 from tenant_analytics.stores.base import CuratedFiles
 from tenant_analytics.stores.redshift import SCHEMA_SQL, RedshiftDataStore, merge_statements
+from tenant_analytics.transforms.tables import SUPPORT_TABLES
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "redshift_load_tickets.sql"
-PREFIX = "s3://tenant-analytics-curated/curated/support/tickets/run=r1/batch=b0000/tenant_id=acme/"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "redshift_load_support.sql"
+OUTPUT = "s3://tenant-analytics-curated/curated/support/run=r1/batch=b0000"
+PREFIX = f"{OUTPUT}/tickets/tenant_id=acme/"
+ALL_TABLES = {t.name: f"{OUTPUT}/{t.name}/tenant_id=acme/" for t in SUPPORT_TABLES}
 ROLE = "arn:aws:iam::111111111111:role/redshift-copy"
 CFG = StoreConfig(
     engine="redshift",
@@ -32,10 +35,26 @@ TARGET = {"WorkgroupName": "tenant-analytics-prod", "Database": "analytics", "Se
 
 
 def test_load_sql_matches_the_golden_file_and_parses_as_redshift() -> None:
-    statements = list(SCHEMA_SQL) + merge_statements("acme", PREFIX, ROLE)
+    # Given a load of every curated table; When its statements are built
+    statements = list(SCHEMA_SQL) + merge_statements("acme", ALL_TABLES, ROLE)
+    # Then they are the reviewed ones, and Redshift's grammar accepts each
     assert ";\n\n".join(statements) + ";\n" == GOLDEN.read_text()
     for statement in statements:
         sqlglot.parse_one(statement, read="redshift")
+
+
+def test_only_tables_with_files_are_loaded_and_counts_still_come_back() -> None:
+    # Given a load where only users changed (no ticket files)
+    statements = merge_statements("acme", {"users": f"{OUTPUT}/users/tenant_id=acme/"}, ROLE)
+    # Then nothing touches the tickets' stage, and the stats row still has every count
+    assert not any("stage_tickets" in s for s in statements)
+    assert statements[-1].startswith("SELECT 0 AS rows_in, 0 AS inserted, 0 AS updated")
+    assert "AS rows_users" in statements[-1]
+
+
+def test_an_unknown_table_is_rejected_by_name() -> None:
+    with pytest.raises(InvalidInput, match=r"unknown curated table\(s\) \['tickets; drop'\]"):
+        merge_statements("acme", {"tickets; drop": PREFIX}, ROLE)
 
 
 @pytest.mark.parametrize(
@@ -48,7 +67,7 @@ def test_load_sql_matches_the_golden_file_and_parses_as_redshift() -> None:
 )
 def test_interpolated_values_are_validated(tenant: str, prefix: str, role: str, field: str) -> None:
     with pytest.raises(InvalidInput) as err:
-        merge_statements(tenant, prefix, role)
+        merge_statements(tenant, {"tickets": prefix}, role)
     assert err.value.field == field
 
 
@@ -119,9 +138,8 @@ def test_query_binds_named_parameters_and_reads_typed_cells(client) -> None:  # 
 def test_load_runs_one_batch_and_reports_its_counts(client) -> None:  # type: ignore[no-untyped-def]
     store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
     with Stubber(client) as stub:
-        stub.add_response(
-            "batch_execute_statement", {"Id": "b1"}, {"Sqls": merge_statements("acme", PREFIX, ROLE), **TARGET}
-        )
+        sqls = merge_statements("acme", {"tickets": PREFIX}, ROLE)
+        stub.add_response("batch_execute_statement", {"Id": "b1"}, {"Sqls": sqls, **TARGET})
         stub.add_response(
             "describe_statement",
             {"Id": "b1", "Status": "FINISHED", "SubStatements": [{"Id": f"b1:{i}"} for i in range(1, 8)]},
@@ -130,14 +148,17 @@ def test_load_runs_one_batch_and_reports_its_counts(client) -> None:  # type: ig
         stub.add_response(
             "get_statement_result",
             {
-                "ColumnMetadata": [],
+                "ColumnMetadata": [
+                    {"name": n} for n in ("rows_in", "inserted", "updated", "size_rows", "rows_tickets")
+                ],
                 "TotalNumRows": 1,
-                "Records": [[{"longValue": 12}, {"longValue": 5}, {"longValue": 4}, {"longValue": 40}]],
+                "Records": [[{"longValue": v} for v in (12, 5, 4, 40, 12)]],
             },
             {"Id": "b1:7"},
         )
-        stats = store.merge_tickets("acme", CuratedFiles(uri_prefix=PREFIX, open_chunks=lambda: iter(())))
+        stats = store.merge_curated("acme", {"tickets": CuratedFiles(uri_prefix=PREFIX, open_chunks=lambda: iter(()))})
     assert (stats.rows_in, stats.inserted, stats.updated, stats.size_rows) == (12, 5, 4, 40)
+    assert stats.tables == {"tickets": 12}
 
 
 def test_a_failed_statement_is_a_store_error_with_redshifts_message(client) -> None:  # type: ignore[no-untyped-def]

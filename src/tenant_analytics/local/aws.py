@@ -138,46 +138,83 @@ class LocalSparkJobRunner:
         run_dir = Path(tempfile.mkdtemp(prefix="jobrun-", dir=self.work_dir))
         try:
             local_args = dict(arguments)
-            manifest_uri = arguments["--manifest"]
-            local_args["--manifest"] = self._stage_manifest(s3, manifest_uri, run_dir)
+            staged = _StagedManifest.stage(s3, arguments["--manifest"], run_dir)
+            local_args["--manifest"] = staged.local_uri
             out_dir = run_dir / "output"
             local_args["--output"] = _file_uri(out_dir)
             module = importlib.import_module(f"glue_jobs.{Path(script_location).stem}")
             argv = [script_location] + [x for kv in local_args.items() for x in kv]
             local_spark()
             module.main(argv)
-            bucket, prefix = _s3_split(arguments["--output"])
-            for path in sorted(out_dir.rglob("*")):
-                if path.is_file() and not path.name.startswith((".", "_")):
-                    key = prefix.rstrip("/") + "/" + path.relative_to(out_dir).as_posix()
-                    s3.upload_file(str(path), bucket, key)
+            _upload_tree(s3, out_dir, arguments["--output"])
+            staged.upload_history(s3)
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
 
-    def _stage_manifest(self, s3: Any, manifest_uri: str, run_dir: Path) -> str:
+
+def _upload_tree(s3: Any, folder: Path, uri: str, skip: set[Path] | None = None) -> None:
+    """Upload the data files under ``folder`` to the S3 prefix ``uri`` (Spark's marker files left out)."""
+    bucket, prefix = _s3_split(uri)
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.name.startswith((".", "_")) and (skip is None or path not in skip):
+            s3.upload_file(str(path), bucket, prefix.rstrip("/") + "/" + path.relative_to(folder).as_posix())
+
+
+@dataclass
+class _StagedManifest:
+    """A manifest whose files were copied from S3 to disk, rewritten to name the copies."""
+
+    local_uri: str
+    history_dir: Path | None
+    history_root: str | None
+    staged: set[Path]
+
+    @classmethod
+    def stage(cls, s3: Any, manifest_uri: str, run_dir: Path) -> _StagedManifest:
         bucket, key = _s3_split(manifest_uri)
         manifest = TransformManifest.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
-        staged = run_dir / "s3"
+        root = run_dir / "s3"
+        staged: set[Path] = set()
 
         def local_path(uri: str) -> Path:
             b, k = _s3_split(uri)
-            return staged / b / k
+            return root / b / k
 
-        tenants: dict[str, list[str]] = {}
-        for tenant_id, uris in manifest.tenants.items():
-            tenants[tenant_id] = []
-            for uri in uris:
-                target = local_path(uri)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                b, k = _s3_split(uri)
-                s3.download_file(b, k, str(target))
-                tenants[tenant_id].append(_file_uri(target))
-        root = local_path(manifest.raw_root)
-        root.mkdir(parents=True, exist_ok=True)
-        local = TransformManifest(raw_root=_file_uri(root) + "/", hour=manifest.hour, tenants=tenants)
+        def stage_files(files: dict[str, dict[str, list[str]]]) -> dict[str, dict[str, list[str]]]:
+            out: dict[str, dict[str, list[str]]] = {}
+            for tenant_id, streams in files.items():
+                out[tenant_id] = {}
+                for stream, uris in streams.items():
+                    out[tenant_id][stream] = []
+                    for uri in uris:
+                        target = local_path(uri)
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        s3.download_file(*_s3_split(uri), str(target))
+                        staged.add(target)
+                        out[tenant_id][stream].append(_file_uri(target))
+            return out
+
+        raw_root = local_path(manifest.raw_root)
+        raw_root.mkdir(parents=True, exist_ok=True)
+        history_dir = local_path(manifest.history_root) if manifest.history_root else None
+        if history_dir is not None:
+            history_dir.mkdir(parents=True, exist_ok=True)
+        local = TransformManifest(
+            raw_root=_file_uri(raw_root) + "/",
+            hour=manifest.hour,
+            batch_id=manifest.batch_id,
+            tenants=stage_files(manifest.tenants),
+            history_root=_file_uri(history_dir) + "/" if history_dir else None,
+            history=stage_files(manifest.history),
+        )
         path = run_dir / "manifest.json"
         path.write_text(local.to_json())
-        return _file_uri(path)
+        return cls(_file_uri(path), history_dir, manifest.history_root, staged)
+
+    def upload_history(self, s3: Any) -> None:
+        """Upload the history files the run appended (the staged ones are in S3 already)."""
+        if self.history_dir is not None and self.history_root is not None:
+            _upload_tree(s3, self.history_dir, self.history_root, skip=self.staged)
 
 
 @dataclass
@@ -258,7 +295,7 @@ def _create_resources(home: Path) -> tuple[Any, str]:
         Role=role_arn,
         Command={
             "Name": "glueetl",
-            "ScriptLocation": f"s3://{settings.artifacts_bucket}/{c.GLUE_SCRIPTS_PREFIX}/transform_tickets.py",
+            "ScriptLocation": f"s3://{settings.artifacts_bucket}/{c.GLUE_SCRIPTS_PREFIX}/transform_support.py",
             "PythonVersion": "3",
         },
         GlueVersion="5.0",
@@ -289,7 +326,7 @@ def _create_resources(home: Path) -> tuple[Any, str]:
             "TransformJobName": settings.transform_job_name,
             "EmrApplicationId": emr_application_id,
             "EmrJobRoleArn": role_arn,
-            "EmrEntryPoint": f"s3://{settings.artifacts_bucket}/{c.GLUE_SCRIPTS_PREFIX}/transform_tickets.py",
+            "EmrEntryPoint": f"s3://{settings.artifacts_bucket}/{c.GLUE_SCRIPTS_PREFIX}/transform_support.py",
             "EmrSparkSubmitParameters": f"--py-files s3://{settings.artifacts_bucket}/{c.GLUE_SCRIPTS_PREFIX}/src.zip",
         },
     )

@@ -10,6 +10,7 @@ import psycopg
 from tenant_analytics.errors import InvalidInput, TenantAnalyticsError
 from tenant_analytics.stores.base import AnalyticsStore, CuratedFiles
 from tenant_analytics.tenants.registry import TenantRegistry
+from tenant_analytics.transforms.tables import SUPPORT_TABLES
 
 from .models import BatchState, LoadResult, TenantFailure, TenantLoad
 
@@ -24,20 +25,36 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def tenant_prefix(output_uri: str, tenant_id: str) -> str:
-    """Where the Spark run wrote one tenant's part files."""
-    return output_uri.rstrip("/") + f"/tenant_id={tenant_id}/"
+def table_prefix(output_uri: str, table: str, tenant_id: str) -> str:
+    """Where the Spark run wrote one tenant's part files of one curated table."""
+    return output_uri.rstrip("/") + f"/{table}/tenant_id={tenant_id}/"
 
 
-def tenant_csv_chunks(s3: Any, output_uri: str, tenant_id: str) -> Iterator[bytes]:
-    """Stream the CSV part files the Spark run wrote for one tenant."""
-    bucket, prefix = split_s3_uri(tenant_prefix(output_uri, tenant_id))
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for obj in sorted(page.get("Contents", []), key=lambda o: o["Key"]):
-            if obj["Key"].endswith(".csv"):
-                body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"]
-                yield from body.iter_chunks(chunk_size=1 << 20)
+def _csv_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".csv")]
+    return sorted(keys)
+
+
+def _stream_objects(s3: Any, bucket: str, keys: list[str]) -> Iterator[bytes]:
+    for key in keys:
+        yield from s3.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(chunk_size=1 << 20)
+
+
+def tenant_files(s3: Any, output_uri: str, tenant_id: str) -> dict[str, CuratedFiles]:
+    """The curated tables the Spark run wrote for one tenant (a table without part files is left out)."""
+    files: dict[str, CuratedFiles] = {}
+    for table in SUPPORT_TABLES:
+        uri = table_prefix(output_uri, table.name, tenant_id)
+        bucket, prefix = split_s3_uri(uri)
+        keys = _csv_keys(s3, bucket, prefix)
+        if keys:
+            files[table.name] = CuratedFiles(
+                uri_prefix=uri,
+                open_chunks=lambda b=bucket, k=keys: _stream_objects(s3, b, k),  # type: ignore[misc]
+            )
+    return files
 
 
 def load_batch(state: BatchState, s3: Any, registry: TenantRegistry, open_store: StoreOpener) -> LoadResult:
@@ -50,11 +67,7 @@ def load_batch(state: BatchState, s3: Any, registry: TenantRegistry, open_store:
         tenant_id = exported.tenant_id
         try:
             store = open_store(registry.get(tenant_id).store)
-            files = CuratedFiles(
-                uri_prefix=tenant_prefix(output_uri, tenant_id),
-                open_chunks=lambda t=tenant_id: tenant_csv_chunks(s3, output_uri, t),  # type: ignore[misc]
-            )
-            stats = store.merge_tickets(tenant_id, files)
+            stats = store.merge_curated(tenant_id, tenant_files(s3, output_uri, tenant_id))
         except (TenantAnalyticsError, psycopg.Error) as exc:
             message = exc.message if isinstance(exc, TenantAnalyticsError) else str(exc).strip().splitlines()[0]
             result.failures.append(TenantFailure(tenant_id=tenant_id, step="load", error=message))
@@ -66,7 +79,8 @@ def load_batch(state: BatchState, s3: Any, registry: TenantRegistry, open_store:
                 inserted=stats.inserted,
                 updated=stats.updated,
                 size_rows=stats.size_rows,
-                last_seq=exported.last_seq,
+                tables=stats.tables,
+                last_seqs=exported.last_seqs,
             )
         )
     return result

@@ -33,13 +33,28 @@ class PlanResult(BaseModel):
     batches: list[Batch]
 
 
-class TenantExport(BaseModel):
-    tenant_id: str
+class StreamExport(BaseModel):
+    """One source stream of a tenant's export."""
+
     pages: int = Field(description="pages landed by this run")
     records: int = Field(description="records landed by this run")
     quarantined: int = Field(default=0, description="records rejected with a reason and kept under quarantine/")
     pending_pages: int = Field(description="landed pages not yet loaded, including earlier runs'")
     last_seq: int = Field(description="the highest landed page number to load")
+
+
+class TenantExport(BaseModel):
+    tenant_id: str
+    pages: int = Field(description="pages landed by this run, all streams")
+    records: int = Field(description="records landed by this run, all streams")
+    quarantined: int = Field(default=0, description="records rejected with a reason and kept under quarantine/")
+    pending_pages: int = Field(description="landed pages not yet loaded, including earlier runs', all streams")
+    streams: dict[str, StreamExport] = Field(default_factory=dict)
+
+    @property
+    def last_seqs(self) -> dict[str, int]:
+        """The highest landed page number to load, per stream."""
+        return {name: s.last_seq for name, s in self.streams.items()}
 
 
 class TenantFailure(BaseModel):
@@ -59,11 +74,12 @@ class ExportResult(BaseModel):
 
 class TenantLoad(BaseModel):
     tenant_id: str
-    rows_merged: int
-    inserted: int
-    updated: int
-    size_rows: int
-    last_seq: int
+    rows_merged: int = Field(description="ticket rows in the load")
+    inserted: int = Field(description="tickets new to the store")
+    updated: int = Field(description="tickets replaced by a newer version")
+    size_rows: int = Field(description="the tenant's tickets in the store after the load")
+    tables: dict[str, int] = Field(default_factory=dict, description="rows in the load, per curated table")
+    last_seqs: dict[str, int] = Field(description="per stream, the highest landed page now loaded")
 
 
 class LoadResult(BaseModel):

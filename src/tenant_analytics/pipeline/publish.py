@@ -9,7 +9,6 @@ from tenant_analytics.tenants.models import TenantStatus
 from tenant_analytics.tenants.registry import TenantRegistry
 
 from .cursors import CursorStore
-from .export import STREAM
 from .models import Batch, BatchState, PublishResult, PublishStep, TenantFailure
 
 
@@ -43,7 +42,9 @@ def publish_batch(
     elif state.load is not None:
         failures += state.load.failures
         for load in state.load.loaded:
-            cursors.mark_loaded(load.tenant_id, STREAM, load.last_seq)
+            for stream, last_seq in load.last_seqs.items():
+                if last_seq:
+                    cursors.mark_loaded(load.tenant_id, stream, last_seq)
             registry.record_load(load.tenant_id, size_rows=load.size_rows, loaded_through=loaded_through)
             outcome.loaded.append(load.tenant_id)
     for tenant_id in export.unchanged if export else []:

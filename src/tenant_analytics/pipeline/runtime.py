@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tenant_analytics.aws import clients
 from tenant_analytics.settings import Settings, get_settings
-from tenant_analytics.sources.client import CursorExportClient
 from tenant_analytics.sources.credentials import load_credentials
 from tenant_analytics.stores.base import AnalyticsStore
 from tenant_analytics.stores.factory import open_store
@@ -12,8 +11,9 @@ from tenant_analytics.tenants.models import Tenant
 from tenant_analytics.tenants.registry import TenantRegistry
 
 from .cursors import CursorStore
-from .export import Exporter, PageSource
+from .export import Exporter
 from .load import StoreOpener
+from .streams import StreamSource, http_stream
 
 
 def registry(settings: Settings | None = None) -> TenantRegistry:
@@ -29,11 +29,14 @@ def cursors(settings: Settings | None = None) -> CursorStore:
 def exporter(settings: Settings | None = None) -> Exporter:
     s = settings or get_settings()
 
-    def source_for(tenant: Tenant) -> PageSource:
-        auth = None
-        if tenant.credentials_secret:
-            auth = load_credentials(clients.client("secretsmanager"), tenant.credentials_secret).basic_auth
-        return CursorExportClient(tenant.source_url, timeout=s.source_timeout_seconds, auth=auth)
+    credentials: dict[str, tuple[str, str] | None] = {}  # one secret read per tenant, not per stream
+
+    def source_for(tenant: Tenant, stream: str) -> StreamSource:
+        secret = tenant.credentials_secret
+        if secret and secret not in credentials:
+            credentials[secret] = load_credentials(clients.client("secretsmanager"), secret).basic_auth
+        auth = credentials.get(secret) if secret else None
+        return http_stream(stream, tenant.source_url, timeout=s.source_timeout_seconds, auth=auth)
 
     return Exporter(
         s3=clients.client("s3"),

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
 class CuratedFiles:
-    """One tenant's curated CSV part files: where they are (for a COPY from S3) and how to stream them."""
+    """One tenant's curated CSV part files of one table: where they are (for a COPY from S3) and how to stream them."""
 
     uri_prefix: str | None
     open_chunks: Callable[[], Iterator[bytes]]
@@ -26,12 +26,13 @@ class CuratedFiles:
 
 @dataclass(frozen=True)
 class MergeStats:
-    """What a merge did to one tenant's facts."""
+    """What a merge did to one tenant's facts: its tickets, and the rows in per curated table."""
 
     rows_in: int
     inserted: int
     updated: int
     size_rows: int
+    tables: dict[str, int] = field(default_factory=dict)
 
 
 class AnalyticsStore(Protocol):
@@ -43,8 +44,8 @@ class AnalyticsStore(Protocol):
     def ensure_schema(self) -> None:
         """Create tables, roles and row-level security if missing (idempotent)."""
 
-    def merge_tickets(self, tenant_id: str, files: CuratedFiles) -> MergeStats:
-        """Merge curated ticket CSV rows into the tenant's facts in one transaction (newer updated_at wins)."""
+    def merge_curated(self, tenant_id: str, files: Mapping[str, CuratedFiles]) -> MergeStats:
+        """Merge a tenant's curated tables (name -> CSV files, see transforms.tables) in one transaction."""
 
     def query(self, tenant_id: str, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run a read-only statement as the query role with the tenant set; return column names and rows."""

@@ -8,15 +8,15 @@ inside each transaction. Statements never contain caller input: values are bound
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from tenant_analytics.errors import StoreUnavailable
+from tenant_analytics.errors import InvalidInput, StoreUnavailable
 from tenant_analytics.stores.base import CuratedFiles, MergeStats
-from tenant_analytics.transforms.columns import TICKET_FACT_COLUMNS
+from tenant_analytics.transforms.tables import SUPPORT_TABLES, TABLES_BY_NAME, TICKETS, CuratedTable
 
 ETL_ROLE = "ta_etl"
 QUERY_ROLE = "ta_query"
@@ -35,34 +35,49 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END $$;
 """
 
-_SCHEMA = f"""
-CREATE SCHEMA IF NOT EXISTS support AUTHORIZATION {ETL_ROLE};
-GRANT USAGE ON SCHEMA support TO {QUERY_ROLE};
-SET LOCAL ROLE {ETL_ROLE};
-CREATE TABLE IF NOT EXISTS support.tickets (
-    tenant_id       text        NOT NULL,
-    ticket_id       bigint      NOT NULL,
-    created_at      timestamptz NOT NULL,
-    updated_at      timestamptz NOT NULL,
-    status          text,
-    priority        text,
-    channel         text,
-    requester_id    bigint,
-    assignee_id     bigint,
-    group_id        bigint,
-    organization_id bigint,
-    loaded_at       timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tenant_id, ticket_id)
-);
-CREATE INDEX IF NOT EXISTS tickets_tenant_created ON support.tickets (tenant_id, created_at);
-ALTER TABLE support.tickets ENABLE ROW LEVEL SECURITY;
-ALTER TABLE support.tickets FORCE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS tenant_isolation ON support.tickets;
-CREATE POLICY tenant_isolation ON support.tickets
-    USING (tenant_id = current_setting('app.tenant_id', true))
-    WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
-GRANT SELECT ON support.tickets TO {QUERY_ROLE};
-"""
+
+def _table_ddl(table: CuratedTable) -> sql.Composed:
+    """Create (or widen, when a column was added since) one curated table, with RLS forced and reads granted."""
+    name = sql.SQL(table.qualified_name)
+    columns = [sql.SQL("tenant_id text NOT NULL")] + [
+        sql.SQL("{} {}{}").format(sql.Identifier(c.name), sql.SQL(c.type), sql.SQL(" NOT NULL" if c.not_null else ""))
+        for c in table.columns
+    ]
+    key = sql.SQL(", ").join(sql.Identifier(k) for k in ("tenant_id", *table.key))
+    statements = [
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} ({}, loaded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY ({}))"
+        ).format(name, sql.SQL(", ").join(columns), key),
+        *(
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                name, sql.Identifier(c.name), sql.SQL(c.type)
+            )
+            for c in table.columns
+            if c.name not in table.key
+        ),
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (tenant_id, {})").format(
+            sql.Identifier(f"{table.name}_tenant_{table.sort_column}"), name, sql.Identifier(table.sort_column)
+        ),
+        sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(name),
+        sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(name),
+        sql.SQL("DROP POLICY IF EXISTS tenant_isolation ON {}").format(name),
+        sql.SQL(
+            "CREATE POLICY tenant_isolation ON {} USING (tenant_id = current_setting('app.tenant_id', true)) "
+            "WITH CHECK (tenant_id = current_setting('app.tenant_id', true))"
+        ).format(name),
+        sql.SQL("GRANT SELECT ON {} TO {}").format(name, sql.Identifier(QUERY_ROLE)),
+    ]
+    return sql.SQL(";\n").join(statements)
+
+
+_SCHEMA = sql.SQL(";\n").join(
+    [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS support AUTHORIZATION {}").format(sql.Identifier(ETL_ROLE)),
+        sql.SQL("GRANT USAGE ON SCHEMA support TO {}").format(sql.Identifier(QUERY_ROLE)),
+        sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ETL_ROLE)),
+        *(_table_ddl(t) for t in SUPPORT_TABLES),
+    ]
+)
 
 
 class PostgresStore:
@@ -106,40 +121,26 @@ class PostgresStore:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('tenant_analytics.schema'))")
             conn.execute(_SCHEMA)
 
-    def merge_tickets(self, tenant_id: str, files: CuratedFiles) -> MergeStats:
+    def merge_curated(self, tenant_id: str, files: Mapping[str, CuratedFiles]) -> MergeStats:
+        unknown = sorted(set(files) - set(TABLES_BY_NAME))
+        if unknown:
+            raise InvalidInput(f"unknown curated table(s) {unknown}; tables: {sorted(TABLES_BY_NAME)}", field="files")
         conn = self._connection()
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in TICKET_FACT_COLUMNS)
-        updates = sql.SQL(", ").join(
-            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in TICKET_FACT_COLUMNS[1:]
-        )
+        tables: dict[str, int] = {}
+        tickets = (0, 0, 0)
         with conn.transaction(), conn.cursor() as cur:
             cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ETL_ROLE)))
             cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
-            cur.execute(
-                sql.SQL(
-                    "CREATE TEMP TABLE stage_tickets ON COMMIT DROP AS SELECT {cols} FROM support.tickets LIMIT 0"
-                ).format(cols=cols)
-            )
-            with cur.copy(sql.SQL("COPY stage_tickets ({cols}) FROM STDIN WITH (FORMAT csv)").format(cols=cols)) as cp:
-                for chunk in files:
-                    cp.write(chunk)
-            cur.execute("SELECT count(*) FROM stage_tickets")
-            rows_in = _scalar(cur.fetchone())
-            cur.execute(
-                sql.SQL(
-                    "INSERT INTO support.tickets (tenant_id, {cols}) "
-                    "SELECT DISTINCT ON (ticket_id) %s, {cols} FROM stage_tickets ORDER BY ticket_id, updated_at DESC "
-                    "ON CONFLICT (tenant_id, ticket_id) DO UPDATE SET {updates}, loaded_at = now() "
-                    "WHERE support.tickets.updated_at <= EXCLUDED.updated_at "
-                    "RETURNING (xmax = 0)"
-                ).format(cols=cols, updates=updates),
-                (tenant_id,),
-            )
-            flags = [bool(r[0]) for r in cur.fetchall()]
+            for table in SUPPORT_TABLES:
+                if table.name in files:
+                    rows_in, inserted, updated = _merge_table(cur, tenant_id, table, files[table.name])
+                    tables[table.name] = rows_in
+                    if table is TICKETS:
+                        tickets = (rows_in, inserted, updated)
             cur.execute("SELECT count(*) FROM support.tickets WHERE tenant_id = %s", (tenant_id,))
             size = _scalar(cur.fetchone())
-        inserted = sum(flags)
-        return MergeStats(rows_in=rows_in, inserted=inserted, updated=len(flags) - inserted, size_rows=size)
+        rows_in, inserted, updated = tickets
+        return MergeStats(rows_in=rows_in, inserted=inserted, updated=updated, size_rows=size, tables=tables)
 
     def query(self, tenant_id: str, statement: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
         conn = self._connection()
@@ -152,6 +153,60 @@ class PostgresStore:
             columns = [d.name for d in cur.description or []]
             rows = cur.fetchall()
         return columns, rows
+
+
+def _merge_table(
+    cur: psycopg.Cursor[Any], tenant_id: str, table: CuratedTable, files: CuratedFiles
+) -> tuple[int, int, int]:
+    """COPY one table's files into a staging table and merge them as the table's mode says.
+
+    Returns (rows in the files, rows inserted, rows updated or replaced).
+    """
+    target = sql.SQL(table.qualified_name)
+    stage = sql.Identifier(f"stage_{table.name}")
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
+    key = sql.SQL(", ").join(sql.Identifier(k) for k in table.key)
+    cur.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} LIMIT 0").format(stage, cols, target))
+    with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(stage, cols)) as copy:
+        for chunk in files:
+            copy.write(chunk)
+    cur.execute(sql.SQL("SELECT count(*) FROM {}").format(stage))
+    rows_in = _scalar(cur.fetchone())
+    if table.merge == "replace_tenant":
+        cur.execute(sql.SQL("DELETE FROM {} WHERE tenant_id = %s").format(target), (tenant_id,))
+        replaced = cur.rowcount
+        cur.execute(
+            sql.SQL("INSERT INTO {} (tenant_id, {}) SELECT %s, {} FROM {}").format(target, cols, cols, stage),
+            (tenant_id,),
+        )
+        return rows_in, max(0, cur.rowcount - replaced), min(replaced, cur.rowcount)
+    # of several rows with one key in the files, the newest version (or any, without a version) is merged
+    order = (
+        key
+        if table.version_column is None
+        else sql.SQL("{}, {} DESC").format(key, sql.Identifier(table.version_column))
+    )
+    newest = sql.SQL("SELECT DISTINCT ON ({}) %s, {} FROM {} ORDER BY {}").format(key, cols, stage, order)
+    action: sql.Composable
+    if table.merge == "insert_only":
+        action = sql.SQL("DO NOTHING")
+    else:
+        updates = sql.SQL(", ").join(
+            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in table.column_names if c not in table.key
+        )
+        action = sql.SQL("DO UPDATE SET {}, loaded_at = now()").format(updates)
+        if table.merge == "newer" and table.version_column is not None:
+            version = sql.Identifier(table.version_column)
+            action = sql.SQL("{} WHERE {}.{} <= EXCLUDED.{}").format(action, target, version, version)
+    cur.execute(
+        sql.SQL("INSERT INTO {} (tenant_id, {}) {} ON CONFLICT (tenant_id, {}) {} RETURNING (xmax = 0)").format(
+            target, cols, newest, key, action
+        ),
+        (tenant_id,),
+    )
+    flags = [bool(r[0]) for r in cur.fetchall()]
+    inserted = sum(flags)
+    return rows_in, inserted, len(flags) - inserted
 
 
 def _scalar(row: tuple[Any, ...] | None) -> int:

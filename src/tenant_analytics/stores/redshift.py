@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -19,95 +19,118 @@ from tenant_analytics.errors import InvalidInput, StoreUnavailable
 from tenant_analytics.settings import StoreConfig
 from tenant_analytics.stores.base import CuratedFiles, MergeStats
 from tenant_analytics.tenants.models import TENANT_ID_PATTERN
-from tenant_analytics.transforms.columns import TICKET_FACT_COLUMNS
+from tenant_analytics.transforms.tables import SUPPORT_TABLES, TABLES_BY_NAME, TICKETS, CuratedTable
 
 _S3_PREFIX = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9_./=-]+/$")
 _IAM_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$")
 
-SCHEMA_SQL: tuple[str, ...] = (
-    "CREATE SCHEMA IF NOT EXISTS support",
-    """CREATE TABLE IF NOT EXISTS support.tickets (
-    tenant_id       VARCHAR(63)  NOT NULL,
-    ticket_id       BIGINT       NOT NULL,
-    created_at      TIMESTAMPTZ  NOT NULL,
-    updated_at      TIMESTAMPTZ  NOT NULL,
-    status          VARCHAR(32),
-    priority        VARCHAR(32),
-    channel         VARCHAR(32),
-    requester_id    BIGINT,
-    assignee_id     BIGINT,
-    group_id        BIGINT,
-    organization_id BIGINT,
-    loaded_at       TIMESTAMPTZ  DEFAULT SYSDATE,
-    PRIMARY KEY (tenant_id, ticket_id)
-) DISTKEY (tenant_id) SORTKEY (tenant_id, created_at)""",
-)
+
+def table_ddl(table: CuratedTable) -> str:
+    """CREATE TABLE of one curated table: distributed by tenant, sorted by tenant and the table's sort column."""
+    columns = ["tenant_id VARCHAR(63) NOT NULL"] + [
+        f"{c.name} {c.redshift_type}{' NOT NULL' if c.not_null else ''}" for c in table.columns
+    ]
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table.qualified_name} (\n    "
+        + ",\n    ".join([*columns, "loaded_at TIMESTAMPTZ DEFAULT SYSDATE"])
+        + f",\n    PRIMARY KEY (tenant_id, {', '.join(table.key)})\n) DISTKEY (tenant_id) "
+        f"SORTKEY (tenant_id, {table.sort_column})"
+    )
 
 
-# The curated files carry no tenant column: the stage has the file's columns only, all nullable.
-_STAGE_TYPES = {
-    "ticket_id": "BIGINT",
-    "created_at": "TIMESTAMPTZ",
-    "updated_at": "TIMESTAMPTZ",
-    "status": "VARCHAR(32)",
-    "priority": "VARCHAR(32)",
-    "channel": "VARCHAR(32)",
-    "requester_id": "BIGINT",
-    "assignee_id": "BIGINT",
-    "group_id": "BIGINT",
-    "organization_id": "BIGINT",
-}
+SCHEMA_SQL: tuple[str, ...] = ("CREATE SCHEMA IF NOT EXISTS support", *(table_ddl(t) for t in SUPPORT_TABLES))
 
 
-def merge_statements(tenant_id: str, uri_prefix: str, iam_role_arn: str) -> list[str]:
-    """The load batch for one tenant.
+def _literal(value: str) -> str:
+    return exp.Literal.string(value).sql(dialect="redshift")
 
-    A Data API batch takes no parameters, so the three values are validated against strict patterns and then
-    quoted by sqlglot; every identifier is a constant of this module.
+
+def _table_statements(table: CuratedTable, tenant: str, uri_prefix: str, role: str) -> list[str]:
+    """Stage one table's files and merge them into the table as its mode says (tenant: a quoted literal)."""
+    name = table.qualified_name
+    stage = f"stage_{table.name}"
+    newest = f"newest_{table.name}"
+    cols = ", ".join(table.column_names)
+    on = " AND ".join(f"{name}.{k} = n.{k}" for k in table.key)
+    statements = [
+        f"CREATE TEMP TABLE {stage} ({', '.join(f'{c.name} {c.redshift_type}' for c in table.columns)})",
+        (
+            f"COPY {stage} ({cols}) FROM {_literal(uri_prefix)} IAM_ROLE {_literal(role)} "
+            "FORMAT AS CSV TIMEFORMAT 'auto' EMPTYASNULL"
+        ),
+    ]
+    if table.merge == "replace_tenant":
+        return [
+            *statements,
+            f"DELETE FROM {name} WHERE tenant_id = {tenant}",  # noqa: S608 - validated, quoted
+            f"INSERT INTO {name} (tenant_id, {cols}, loaded_at) "  # noqa: S608 - validated, quoted
+            f"SELECT {tenant}, {cols}, SYSDATE FROM {stage}",
+        ]
+    order = f"{table.version_column} DESC" if table.version_column else ", ".join(table.key)
+    keep = "s.rn = 1"
+    if table.merge == "newer" and table.version_column:
+        keep += f" AND (t.{table.key[0]} IS NULL OR t.{table.version_column} <= s.{table.version_column})"
+    if table.merge == "insert_only":
+        keep += f" AND t.{table.key[0]} IS NULL"
+    joined = " AND ".join(f"t.{k} = s.{k}" for k in table.key)
+    statements.append(
+        f"CREATE TEMP TABLE {newest} AS SELECT {', '.join('s.' + c for c in table.column_names)} FROM ("  # noqa: S608
+        f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {', '.join(table.key)} ORDER BY {order}) AS rn "
+        f"FROM {stage}) AS s LEFT JOIN {name} AS t ON t.tenant_id = {tenant} AND {joined} WHERE {keep}"
+    )
+    if table is TICKETS:
+        statements.append(
+            "CREATE TEMP TABLE merge_stats AS SELECT "  # noqa: S608 - validated, quoted
+            f"(SELECT COUNT(*) FROM {stage}) AS rows_in, "
+            f"(SELECT COUNT(*) FROM {newest} AS n WHERE NOT EXISTS (SELECT 1 FROM {name} AS t "
+            f"WHERE t.tenant_id = {tenant} AND t.ticket_id = n.ticket_id)) AS inserted, "
+            f"(SELECT COUNT(*) FROM {newest}) AS touched"
+        )
+    values = ", ".join("n." + c for c in table.column_names)
+    insert = f"INSERT (tenant_id, {cols}, loaded_at) VALUES ({tenant}, {values}, SYSDATE)"  # noqa: S608
+    if table.merge == "insert_only":
+        statements.append(
+            f"INSERT INTO {name} (tenant_id, {cols}, loaded_at) "  # noqa: S608 - validated, quoted
+            f"SELECT {tenant}, {cols}, SYSDATE FROM {newest}"
+        )
+        return statements
+    updates = ", ".join(f"{c} = n.{c}" for c in table.column_names if c not in table.key)
+    statements.append(
+        f"MERGE INTO {name} USING {newest} AS n ON {name}.tenant_id = {tenant} AND {on} "
+        f"WHEN MATCHED THEN UPDATE SET {updates}, loaded_at = SYSDATE WHEN NOT MATCHED THEN {insert}"
+    )
+    return statements
+
+
+def merge_statements(tenant_id: str, prefixes: Mapping[str, str], iam_role_arn: str) -> list[str]:
+    """The load batch (one transaction) of one tenant: every curated table that has files, then the stats row.
+
+    ``prefixes`` maps curated table names to the S3 prefix of the tenant's files. A Data API batch takes no
+    parameters, so every value is validated against a strict pattern and then quoted by sqlglot; every
+    identifier comes from transforms.tables.
     """
     if not TENANT_ID_PATTERN.match(tenant_id):
         raise InvalidInput(f"tenant id '{tenant_id}' is not allowed", field="tenant_id")
-    if not _S3_PREFIX.match(uri_prefix):
-        raise InvalidInput(f"'{uri_prefix}' is not an s3://bucket/prefix/ of curated files", field="uri_prefix")
     if not _IAM_ROLE.match(iam_role_arn):
         raise InvalidInput(f"'{iam_role_arn}' is not an IAM role ARN", field="copy_role_arn")
-    tenant = exp.Literal.string(tenant_id).sql(dialect="redshift")
-    cols = ", ".join(TICKET_FACT_COLUMNS)
-    newest = ", ".join(f"s.{c}" for c in TICKET_FACT_COLUMNS)
-    updates = ", ".join(f"{c} = n.{c}" for c in TICKET_FACT_COLUMNS[1:])
-    return [
-        f"CREATE TEMP TABLE stage_tickets ({', '.join(f'{c} {_STAGE_TYPES[c]}' for c in TICKET_FACT_COLUMNS)})",
-        (
-            f"COPY stage_tickets ({cols}) FROM {exp.Literal.string(uri_prefix).sql(dialect='redshift')} "
-            f"IAM_ROLE {exp.Literal.string(iam_role_arn).sql(dialect='redshift')} "
-            "FORMAT AS CSV TIMEFORMAT 'auto' EMPTYASNULL"
-        ),
-        (
-            f"CREATE TEMP TABLE newest_tickets AS SELECT {newest} FROM ("  # noqa: S608 - validated, quoted
-            f"SELECT *, ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY updated_at DESC) AS rn "
-            f"FROM stage_tickets) AS s LEFT JOIN support.tickets AS t "
-            f"ON t.tenant_id = {tenant} AND t.ticket_id = s.ticket_id "
-            f"WHERE s.rn = 1 AND (t.ticket_id IS NULL OR t.updated_at <= s.updated_at)"
-        ),
-        (
-            "CREATE TEMP TABLE merge_stats AS SELECT "  # noqa: S608 - validated, quoted
-            "(SELECT COUNT(*) FROM stage_tickets) AS rows_in, "
-            f"(SELECT COUNT(*) FROM newest_tickets AS n WHERE NOT EXISTS (SELECT 1 FROM support.tickets AS t "
-            f"WHERE t.tenant_id = {tenant} AND t.ticket_id = n.ticket_id)) AS inserted, "
-            "(SELECT COUNT(*) FROM newest_tickets) AS touched"
-        ),
-        (
-            f"MERGE INTO support.tickets USING newest_tickets AS n "  # noqa: S608 - validated, quoted
-            f"ON support.tickets.tenant_id = {tenant} AND support.tickets.ticket_id = n.ticket_id "
-            f"WHEN MATCHED THEN UPDATE SET {updates}, loaded_at = SYSDATE "
-            f"WHEN NOT MATCHED THEN INSERT (tenant_id, {cols}, loaded_at) "
-            f"VALUES ({tenant}, {', '.join('n.' + c for c in TICKET_FACT_COLUMNS)}, SYSDATE)"
-        ),
-        (
-            "SELECT rows_in, inserted, touched - inserted AS updated, "  # noqa: S608 - validated, quoted
-            f"(SELECT COUNT(*) FROM support.tickets WHERE tenant_id = {tenant}) AS size_rows FROM merge_stats"
-        ),
-    ]
+    unknown = sorted(set(prefixes) - set(TABLES_BY_NAME))
+    if unknown:
+        raise InvalidInput(f"unknown curated table(s) {unknown}; tables: {sorted(TABLES_BY_NAME)}", field="files")
+    for uri_prefix in prefixes.values():
+        if not _S3_PREFIX.match(uri_prefix):
+            raise InvalidInput(f"'{uri_prefix}' is not an s3://bucket/prefix/ of curated files", field="uri_prefix")
+    tenant = _literal(tenant_id)
+    statements: list[str] = []
+    for table in SUPPORT_TABLES:
+        if table.name in prefixes:
+            statements += _table_statements(table, tenant, prefixes[table.name], iam_role_arn)
+    size = f"(SELECT COUNT(*) FROM support.tickets WHERE tenant_id = {tenant}) AS size_rows"  # noqa: S608
+    rows = ", ".join(f"(SELECT COUNT(*) FROM stage_{t}) AS rows_{t}" for t in TABLES_BY_NAME if t in prefixes)  # noqa: S608
+    if TICKETS.name in prefixes:
+        statements.append(f"SELECT rows_in, inserted, touched - inserted AS updated, {size}, {rows} FROM merge_stats")  # noqa: S608
+    else:
+        statements.append(f"SELECT 0 AS rows_in, 0 AS inserted, 0 AS updated, {size}, {rows}")
+    return statements
 
 
 def _cell(field: dict[str, Any]) -> Any:
@@ -188,18 +211,27 @@ class RedshiftDataStore:
         started = self._client.batch_execute_statement(Sqls=list(SCHEMA_SQL), **self._target())
         self._wait(started["Id"])
 
-    def merge_tickets(self, tenant_id: str, files: CuratedFiles) -> MergeStats:
-        if files.uri_prefix is None:
-            raise InvalidInput("a Redshift load reads its files from S3: the files need a uri_prefix")
+    def merge_curated(self, tenant_id: str, files: Mapping[str, CuratedFiles]) -> MergeStats:
+        prefixes: dict[str, str] = {}
+        for name, table_files in files.items():
+            if table_files.uri_prefix is None:
+                raise InvalidInput(f"a Redshift load reads its files from S3: table '{name}' needs a uri_prefix")
+            prefixes[name] = table_files.uri_prefix
         if not self._cfg.copy_role_arn:
             raise InvalidInput(f"redshift store '{self.store_id}' needs 'copy_role_arn' to COPY", field="stores")
-        sqls = merge_statements(tenant_id, files.uri_prefix, self._cfg.copy_role_arn)
+        sqls = merge_statements(tenant_id, prefixes, self._cfg.copy_role_arn)
         started = self._client.batch_execute_statement(Sqls=sqls, **self._target())
         desc = self._wait(started["Id"])
         last = desc["SubStatements"][-1]["Id"]
-        _, rows = self._rows(last)
-        rows_in, inserted, updated, size = (int(v) for v in rows[0])
-        return MergeStats(rows_in=rows_in, inserted=inserted, updated=updated, size_rows=size)
+        columns, rows = self._rows(last)
+        values = dict(zip(columns, (int(v) for v in rows[0]), strict=True))
+        return MergeStats(
+            rows_in=values["rows_in"],
+            inserted=values["inserted"],
+            updated=values["updated"],
+            size_rows=values["size_rows"],
+            tables={name: values[f"rows_{name}"] for name in prefixes},
+        )
 
     def query(self, tenant_id: str, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
         parameters = [_param(f"p{i}", v) for i, v in enumerate(params, start=1)]

@@ -1,21 +1,41 @@
-"""The manifest a Spark run reads: which landed files belong to which tenant. Standard library only (Glue)."""
+"""The manifest a Spark run reads: which files belong to which tenant and stream. Standard library only (Glue).
+
+``tenants`` lists, per tenant and source stream, the raw pages landed since the tenant's last load; ``history``
+lists, per tenant and stream, the curated history (Parquet) of everything landed before, which the run reads to
+recompute per-ticket metrics and daily counts over the whole history, and appends this run's records to under
+``history_root``.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
+
+StreamFiles = dict[str, list[str]]
 
 
 @dataclass(frozen=True)
 class TransformManifest:
-    """Landed raw files per tenant, under a common root (the partition base path)."""
+    """Landed raw files per tenant and stream under ``raw_root/<stream>/``, and their history."""
 
     raw_root: str
     hour: str
-    tenants: dict[str, list[str]] = field(default_factory=dict)
+    tenants: dict[str, StreamFiles] = field(default_factory=dict)
+    history_root: str | None = None
+    history: dict[str, StreamFiles] = field(default_factory=dict)
+    batch_id: str = "batch"
 
     def to_json(self) -> str:
-        return json.dumps({"raw_root": self.raw_root, "hour": self.hour, "tenants": self.tenants}, indent=1)
+        doc: dict[str, Any] = {
+            "raw_root": self.raw_root,
+            "hour": self.hour,
+            "batch_id": self.batch_id,
+            "tenants": self.tenants,
+            "history_root": self.history_root,
+            "history": self.history,
+        }
+        return json.dumps(doc, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> TransformManifest:
@@ -26,9 +46,37 @@ class TransformManifest:
         for key, kind in (("raw_root", str), ("hour", str), ("tenants", dict)):
             if not isinstance(doc.get(key), kind):
                 raise ValueError(f"manifest field '{key}' is missing or not a {kind.__name__}")
-        tenants = {str(t): [str(p) for p in paths] for t, paths in doc["tenants"].items()}
-        return cls(raw_root=doc["raw_root"], hour=doc["hour"], tenants=tenants)
+        history_root = doc.get("history_root")
+        if history_root is not None and not isinstance(history_root, str):
+            raise ValueError("manifest field 'history_root' is not a str")
+        return cls(
+            raw_root=doc["raw_root"],
+            hour=doc["hour"],
+            batch_id=str(doc.get("batch_id") or "batch"),
+            tenants=_stream_files(doc["tenants"], "tenants"),
+            history_root=history_root,
+            history=_stream_files(doc.get("history") or {}, "history"),
+        )
 
-    @property
-    def paths(self) -> list[str]:
-        return [p for paths in self.tenants.values() for p in paths]
+    def paths(self, stream: str) -> list[str]:
+        """Every tenant's landed pages of ``stream``."""
+        return [p for streams in self.tenants.values() for p in streams.get(stream, [])]
+
+    def history_paths(self, stream: str) -> list[str]:
+        """Every tenant's history files of ``stream``."""
+        return [p for streams in self.history.values() for p in streams.get(stream, [])]
+
+    def all_uris(self) -> list[str]:
+        """Every file the manifest names (landed pages and history)."""
+        return [p for group in (self.tenants, self.history) for s in group.values() for ps in s.values() for p in ps]
+
+
+def _stream_files(value: object, name: str) -> dict[str, StreamFiles]:
+    if not isinstance(value, dict):
+        raise ValueError(f"manifest field '{name}' is not a dict")
+    out: dict[str, StreamFiles] = {}
+    for tenant, streams in value.items():
+        if not isinstance(streams, dict):
+            raise ValueError(f"manifest field '{name}.{tenant}' must map stream names to lists of files")
+        out[str(tenant)] = {str(s): [str(p) for p in paths] for s, paths in streams.items()}
+    return out

@@ -391,3 +391,46 @@ def daily_ticket_counts(
             F.when(F.col("calendar_day") < F.col("day"), none).otherwise(F.col("backlog")).alias("backlog"),
         )
     )
+
+
+def curated_ticket_events(events: DataFrame) -> DataFrame:
+    """Landed ticket events as rows of the curated ``ticket_events`` table, each (tenant, ticket, id) once.
+
+    ``events`` has the RAW_TICKET_EVENT_SCHEMA columns plus ``tenant_id``. Returns tenant_id, ticket_id,
+    event_id, event_at, event_type, author_id, public, previous_value, value (lower-cased text fields).
+    """
+    return _typed_events(events).select(
+        "tenant_id",
+        "ticket_id",
+        "event_id",
+        "event_at",
+        "event_type",
+        "author_id",
+        "public",
+        "previous_value",
+        "value",
+    )
+
+
+def latest_by_id(records: DataFrame, columns: dict[str, Column], *, timestamps: tuple[str, ...] = ()) -> DataFrame:
+    """One row per (tenant_id, id) of landed reference records: the version with the latest ``updated_at``.
+
+    ``columns`` maps each output column to its expression over the records (``timestamps`` are parsed first);
+    records without an id are dropped, and without an ``updated_at`` column any version may win.
+    Returns tenant_id followed by the ``columns`` in order.
+    """
+    parsed = records.select(
+        F.col("tenant_id").cast("string").alias("tenant_id"),
+        *[
+            _timestamp(records, name).alias(name) if name in timestamps else F.col(name)
+            for name in records.columns
+            if name != "tenant_id"
+        ],
+    ).where(F.col("id").isNotNull())
+    order = F.col("updated_at").desc_nulls_last() if "updated_at" in records.columns else F.col("id")
+    newest = Window.partitionBy("tenant_id", "id").orderBy(order)
+    return (
+        parsed.withColumn("_rank", F.row_number().over(newest))
+        .where(F.col("_rank") == 1)
+        .select("tenant_id", *[expr.alias(name) for name, expr in columns.items()])
+    )
