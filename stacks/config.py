@@ -24,6 +24,22 @@ DEFAULT_CLUSTER_BUDGETS: dict[str, int] = {
 
 
 @dataclass(frozen=True)
+class UsagePlanLimits:
+    """Throttle and quota of one usage plan (every tenant's API key is attached to its tier's plan)."""
+
+    rate_limit: float  # steady requests per second per tenant
+    burst_limit: int
+    quota_per_month: int
+
+
+# Plan names are the values of constants.USAGE_PLAN_BY_TIER; both stay below the stage's 200 rps / 400 burst.
+DEFAULT_USAGE_PLANS: dict[str, UsagePlanLimits] = {
+    "standard": UsagePlanLimits(rate_limit=25, burst_limit=50, quota_per_month=1_000_000),
+    "large": UsagePlanLimits(rate_limit=100, burst_limit=200, quota_per_month=10_000_000),
+}
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     """Everything a stack may vary by deployment; built once in app.py and passed down."""
 
@@ -36,8 +52,11 @@ class PlatformConfig:
     auth_issuer: str = "https://auth.tenant-analytics.local/"
     auth_audience: str = "tenant-analytics-api"
     auth_jwks_url: str = ""
-    transform_script: Path = REPO_ROOT / "glue_jobs" / "transform_tickets.py"
+    transform_script: Path = REPO_ROOT / "glue_jobs" / "transform_support.py"
     lambda_layer_dir: Path = REPO_ROOT / "build" / "lambda-layer"
+    usage_plans: dict[str, UsagePlanLimits] = field(default_factory=lambda: dict(DEFAULT_USAGE_PLANS))
+    # How old a query container's copy of a tenant's data_version may be (the cache-hit freshness bound).
+    data_version_max_age_ms: int = 1000
 
     @property
     def jwks_url(self) -> str:
@@ -66,6 +85,9 @@ class PlatformConfig:
         if isinstance(zones, str):
             zones = [zone.strip() for zone in zones.split(",") if zone.strip()]
         script = get("transform-script", None)
+        plans = get("usage-plans", {})
+        if isinstance(plans, str):
+            plans = json.loads(plans)
         layer = get("lambda-layer-dir", None)
         defaults = cls()
         return cls(
@@ -79,4 +101,9 @@ class PlatformConfig:
             auth_jwks_url=str(get("auth-jwks-url", defaults.auth_jwks_url)),
             transform_script=Path(script) if script else defaults.transform_script,
             lambda_layer_dir=Path(layer) if layer else defaults.lambda_layer_dir,
+            data_version_max_age_ms=int(get("data-version-max-age-ms", defaults.data_version_max_age_ms)),
+            usage_plans={
+                **DEFAULT_USAGE_PLANS,
+                **{name: UsagePlanLimits(**dict(limits)) for name, limits in dict(plans).items()},
+            },
         )

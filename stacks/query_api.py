@@ -44,6 +44,7 @@ class QueryApiStack(Stack):
                 c.ENV_AUTH_ISSUER: config.auth_issuer,
                 c.ENV_AUTH_AUDIENCE: config.auth_audience,
                 c.ENV_AUTH_JWKS_URL: config.jwks_url,
+                c.ENV_API_KEYS_REQUIRED: "true",
             },
             logs_key=logs_key,
             layer_dir=config.lambda_layer_dir,
@@ -60,6 +61,7 @@ class QueryApiStack(Stack):
             environment={
                 c.ENV_TENANTS_TABLE: tenants_table.table_name,
                 c.ENV_CACHE_TABLE: cache_table.table_name,
+                c.ENV_DATA_VERSION_MAX_AGE_MS: str(config.data_version_max_age_ms),
                 **stores.environment(self),
             },
             logs_key=logs_key,
@@ -73,8 +75,18 @@ class QueryApiStack(Stack):
         stores.grant_access(self.query)
 
         acknowledge_data_grants(self.query, [])
-        self.api = QueryApi(self, "QueryApi", query=self.query, authorizer=self.authorizer, logs_key=logs_key)
+        self.api = QueryApi(
+            self,
+            "QueryApi",
+            query=self.query,
+            authorizer=self.authorizer,
+            logs_key=logs_key,
+            usage_plans=config.usage_plans,
+        )
         CfnOutput(self, "QueryUrl", value=self.api.query_url, description="POST a query here")
         CfnOutput(
-            self, "ApiKeyId", value=self.api.api_key.key_id, description="aws apigateway get-api-key --include-value"
+            self,
+            "UsagePlanIds",
+            value=self.to_json_string({name: plan.usage_plan_id for name, plan in self.api.usage_plans.items()}),
+            description=f"set {c.ENV_USAGE_PLAN_IDS} to this where tenants are registered (API keys per tenant)",
         )

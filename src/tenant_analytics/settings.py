@@ -57,6 +57,20 @@ class Settings(BaseModel):
     auth_audience: str = "tenant-analytics-api"
     auth_jwks_url: str | None = None
     auth_jwks: str | None = Field(default=None, description="inline JWKS JSON (local development key)")
+    data_version_max_age_ms: int = Field(
+        default=1000,
+        ge=0,
+        le=60_000,
+        description="a container re-reads a tenant's data_version from the registry once its copy is this old;"
+        " a cache hit may follow a publish by at most this long (0: read on every request)",
+    )
+    usage_plan_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description="API Gateway usage plan id per plan name (standard, large); empty: tenants get no API key",
+    )
+    api_keys_required: bool = Field(
+        default=False, description="the API requires API keys: the authorizer returns the tenant's key"
+    )
 
 
 def _env_json(key: str) -> str | None:
@@ -82,11 +96,17 @@ def get_settings() -> Settings:
         c.ENV_AUTH_AUDIENCE: "auth_audience",
         c.ENV_AUTH_JWKS_URL: "auth_jwks_url",
         c.ENV_AUTH_JWKS: "auth_jwks",
+        c.ENV_DATA_VERSION_MAX_AGE_MS: "data_version_max_age_ms",
+        c.ENV_API_KEYS_REQUIRED: "api_keys_required",
     }
     for key, field in simple.items():
         if os.environ.get(key):
             raw[field] = os.environ[key]
-    for key, field in ((c.ENV_STORES, "stores"), (c.ENV_CLUSTER_BUDGETS, "budgets")):
+    for key, field in (
+        (c.ENV_STORES, "stores"),
+        (c.ENV_CLUSTER_BUDGETS, "budgets"),
+        (c.ENV_USAGE_PLAN_IDS, "usage_plan_ids"),
+    ):
         value = _env_json(key)
         if value is not None:
             raw[field] = value
@@ -104,7 +124,7 @@ def _to_json(raw: dict[str, object]) -> str:
     # JSON-valued variables are embedded as parsed JSON so pydantic sees one document.
     doc: dict[str, object] = {}
     for key, value in raw.items():
-        if key in ("stores", "budgets") and isinstance(value, str):
+        if key in ("stores", "budgets", "usage_plan_ids") and isinstance(value, str):
             try:
                 doc[key] = json.loads(value)
             except json.JSONDecodeError as exc:

@@ -1,6 +1,8 @@
-"""The query HTTP API: REST API with a Lambda token authorizer, usage plan, access logs and a WebACL."""
+"""The query HTTP API: REST API with a Lambda token authorizer, usage plans per tier, access logs and a WebACL."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
@@ -11,6 +13,7 @@ from constructs import Construct
 
 from tenant_analytics import constants as c
 
+from ..config import UsagePlanLimits
 from .logs import encrypted_log_group
 from .nag import acknowledge
 
@@ -27,7 +30,11 @@ _MANAGED_RULE_GROUPS = (
 
 
 class QueryApi(Construct):
-    """``POST /v1/query`` plus a ``/v1/{proxy+}`` catch-all, all behind the authorizer and an API key."""
+    """``POST /v1/query`` plus a ``/v1/{proxy+}`` catch-all, all behind the authorizer and an API key.
+
+    The key comes from the authorizer (``usageIdentifierKey``), never from the caller: each tenant's key is
+    created at registration and attached to its tier's usage plan, which throttles that tenant alone.
+    """
 
     def __init__(
         self,
@@ -37,6 +44,7 @@ class QueryApi(Construct):
         query: lambda_.IFunction,
         authorizer: lambda_.IFunction,
         logs_key: kms.IKey,
+        usage_plans: Mapping[str, UsagePlanLimits],
     ) -> None:
         super().__init__(scope, construct_id)
         access_logs = encrypted_log_group(self, "AccessLogs", key=logs_key)
@@ -45,7 +53,7 @@ class QueryApi(Construct):
             "TokenAuthorizer",
             handler=authorizer,
             identity_source=apigw.IdentitySource.header("Authorization"),
-            results_cache_ttl=Duration.minutes(5),
+            results_cache_ttl=Duration.seconds(c.AUTHORIZER_CACHE_SECONDS),
         )
         self.api = apigw.RestApi(
             self,
@@ -53,6 +61,7 @@ class QueryApi(Construct):
             rest_api_name=f"{c.PROJECT}-query",
             description="Tenant analytics query API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
             cloud_watch_role=True,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
@@ -118,15 +127,18 @@ class QueryApi(Construct):
         )
         v1.add_proxy(default_integration=integration, any_method=True)
 
-        self.usage_plan = self.api.add_usage_plan(
-            "UsagePlan",
-            name=f"{c.PROJECT}-default",
-            throttle=apigw.ThrottleSettings(rate_limit=50, burst_limit=100),
-            quota=apigw.QuotaSettings(limit=1_000_000, period=apigw.Period.MONTH),
-            api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
-        )
-        self.api_key = self.api.add_api_key("DefaultKey", api_key_name=f"{c.PROJECT}-default")
-        self.usage_plan.add_api_key(self.api_key)
+        # One plan per tier; tenants' keys are attached by the registry (tenants.api_keys), not by CloudFormation.
+        self.usage_plans: dict[str, apigw.UsagePlan] = {
+            name: self.api.add_usage_plan(
+                f"UsagePlan{name.capitalize()}",
+                name=f"{c.PROJECT}-{name}",
+                description=f"per-tenant throttle and quota of the {name} tier",
+                throttle=apigw.ThrottleSettings(rate_limit=limits.rate_limit, burst_limit=limits.burst_limit),
+                quota=apigw.QuotaSettings(limit=limits.quota_per_month, period=apigw.Period.MONTH),
+                api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
+            )
+            for name, limits in sorted(usage_plans.items())
+        }
         self.web_acl = RegionalWebAcl(self, "WebAcl")
         waf.CfnWebACLAssociation(
             self,

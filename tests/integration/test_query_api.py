@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tenant_analytics import constants as c
+from tenant_analytics.aws import clients
 from tenant_analytics.local.api import LocalApiGateway
+from tenant_analytics.local.aws import LocalLambdaContext
 from tenant_analytics.local.platform import LocalPlatform, local_platform
 from tenant_analytics.pipeline import runtime
+from tenant_analytics.query import runtime as query_runtime
+from tenant_analytics.settings import get_settings
 from tenant_analytics.stores.base import CuratedFiles
+from tenant_analytics.tenants.api_keys import usage_plan_keys
 from tenant_analytics.tenants.models import Tier
+from tenant_analytics.tenants.registry import TenantRegistry
 
 DAILY = {
     "dataset": "tickets",
@@ -26,7 +35,8 @@ HOUR = datetime(2026, 1, 3, 12, tzinfo=UTC)
 def csv(rows: list[tuple[int, str, str, str]]) -> CuratedFiles:
     """Curated CSV lines: ticket_id, created_at, updated_at, status, priority, channel, ids..."""
     return CuratedFiles.from_bytes(
-        f"{tid},{created},{created},{status},normal,{channel},1,,,\n".encode() for tid, created, status, channel in rows
+        f"{tid},{created},{created},{status},normal,{channel},1,,,,,,,\n".encode()
+        for tid, created, status, channel in rows
     )
 
 
@@ -48,7 +58,7 @@ def platform(tmp_path: Path, pg_admin: str, db_prefix: str) -> Iterator[LocalPla
         }
         for tenant_id, rows in data.items():
             tenant = p.registry.get(tenant_id)
-            stats = runtime.store_opener()(tenant.store).merge_tickets(tenant_id, csv(rows))
+            stats = runtime.store_opener()(tenant.store).merge_curated(tenant_id, {"tickets": csv(rows)})
             p.registry.record_load(tenant_id, size_rows=stats.size_rows, loaded_through=HOUR)
         yield p
 
@@ -113,19 +123,46 @@ def test_bad_queries_get_400_with_the_field_and_unknown_tenants_404(platform: Lo
     assert injected.status == 200 and injected.json()["rows"] == []
 
 
-def test_a_load_makes_cached_answers_unreachable(platform: LocalPlatform) -> None:
+def _use_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    """Deploy new settings to the local functions (a cold start: settings and collaborators are built again)."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    query_runtime.reset()
+
+
+def test_a_load_makes_cached_answers_unreachable_once_the_bound_has_passed(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given query containers that keep a tenant's data_version for at most 200 ms
+    _use_settings(monkeypatch, **{c.ENV_DATA_VERSION_MAX_AGE_MS: "200"})
     gw = LocalApiGateway()
     token = platform.token("acme")
     first, again = call(gw, token, DAILY), call(gw, token, DAILY)
     assert (first.headers["X-Cache"], again.headers["X-Cache"]) == ("miss", "hit")
+    assert again.json()["freshness"]["data_version_age_ms"] <= 200
     # When a load adds a ticket and bumps the data version
     store = runtime.store_opener()(platform.registry.get("acme").store)
-    store.merge_tickets("acme", csv([(4, "2026-01-02T10:00:00Z", "new", "web")]))
+    store.merge_curated("acme", {"tickets": csv([(4, "2026-01-02T10:00:00Z", "new", "web")])})
     platform.registry.record_load("acme", size_rows=4, loaded_through=HOUR)
-    # Then the next answer is fresh, not the cached one
+    # Then the first request after the bound is answered afresh, not from the cached answer
+    time.sleep(0.25)
     after = call(gw, token, DAILY)
     assert after.headers["X-Cache"] == "miss"
+    assert after.json()["data_version"] == 2 and after.json()["freshness"]["data_version_age_ms"] == 0
     assert after.json()["rows"] == [["2026-01-01", 2], ["2026-01-02", 2]]
+
+
+def test_with_a_zero_bound_the_next_request_after_a_load_is_a_miss(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use_settings(monkeypatch, **{c.ENV_DATA_VERSION_MAX_AGE_MS: "0"})
+    gw = LocalApiGateway()
+    token = platform.token("acme")
+    assert call(gw, token, DAILY).headers["X-Cache"] == "miss"
+    platform.registry.record_load("acme", size_rows=3, loaded_through=HOUR)
+    after = call(gw, token, DAILY)
+    assert (after.headers["X-Cache"], after.json()["data_version"]) == ("miss", 2)
 
 
 def test_a_batch_answers_each_query_or_names_its_error(platform: LocalPlatform) -> None:
@@ -175,8 +212,6 @@ def test_published_openapi_document_is_current() -> None:
 
 
 def test_the_shared_cache_serves_other_containers_but_never_other_tenants(platform: LocalPlatform) -> None:
-    from tenant_analytics.query import runtime as query_runtime
-
     gw = LocalApiGateway()
     first = call(gw, platform.token("acme"), DAILY)
     # When a new container (empty in-process cache) gets the same query from the same tenant
@@ -194,3 +229,65 @@ def test_a_body_that_is_not_json_gets_415_naming_the_header(platform: LocalPlatf
     form = call(gw, platform.token("acme"), DAILY, {"Content-Type": "application/x-www-form-urlencoded"})
     assert form.status == 415
     assert "Content-Type: application/json" in form.json()["error"]["message"]
+
+
+def test_with_usage_plans_each_tenant_is_identified_to_its_plan_by_the_authorizer(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambdas.authorizer.handler import lambda_handler as authorizer
+
+    # Given usage plans per tier, keys required, and a tenant registered with them
+    apigw = clients.client("apigateway")
+    plans = {name: apigw.create_usage_plan(name=name)["id"] for name in ("standard", "large")}
+    _use_settings(monkeypatch, **{c.ENV_USAGE_PLAN_IDS: json.dumps(plans), c.ENV_API_KEYS_REQUIRED: "true"})
+    s = get_settings()
+    registry = TenantRegistry(
+        clients.resource("dynamodb"), s.tenants_table, s.stores, s.budgets, api_keys=usage_plan_keys(s)
+    )
+    initech = registry.add("initech", "http://127.0.0.1:1/initech")
+    # When the authorizer checks initech's token
+    event = {
+        "type": "TOKEN",
+        "authorizationToken": f"Bearer {platform.token('initech')}",
+        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:api/local/POST/v1/query",
+    }
+    policy = authorizer(event, LocalLambdaContext(function_name=c.function_name("authorizer")))
+    # Then it names initech's own key, the one attached to the standard plan
+    key = apigw.get_api_key(apiKey=initech.api_key_id, includeValue=True)
+    assert policy["usageIdentifierKey"] == key["value"]
+    assert {k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plans["standard"])["items"]} == {key["id"]}
+    # And through the gateway initech is served, while a tenant registered before the plans (no key) is refused
+    gw = LocalApiGateway()
+    assert call(gw, platform.token("initech"), DAILY).status == 200
+    refused = call(gw, platform.token("acme"), DAILY)
+    assert refused.status == 403 and "API key" in refused.json()["error"]["message"]
+
+
+def test_without_usage_plans_the_authorizer_names_no_key(platform: LocalPlatform) -> None:
+    from lambdas.authorizer.handler import lambda_handler as authorizer
+
+    event = {
+        "type": "TOKEN",
+        "authorizationToken": f"Bearer {platform.token('acme')}",
+        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:api/local/POST/v1/query",
+    }
+    policy = authorizer(event, LocalLambdaContext(function_name=c.function_name("authorizer")))
+    assert policy["context"] == {"tenant_id": "acme"} and "usageIdentifierKey" not in policy
+
+
+def test_concurrent_requests_of_different_tenants_each_get_their_own_answer(platform: LocalPlatform) -> None:
+    # Given three tenants calling the gateway at once, from many threads (authorizers run concurrently)
+    gw = LocalApiGateway()
+    expected = {
+        "acme": [["2026-01-01", 2], ["2026-01-02", 1]],
+        "globex": [["2026-01-01", 1]],
+        "bigco": [["2026-01-02", 2]],
+    }
+    tokens = {tenant: platform.token(tenant) for tenant in expected}
+    tenants = [list(expected)[i % 3] for i in range(60)]
+    # When each sends its query
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        responses = list(pool.map(lambda tenant: call(gw, tokens[tenant], DAILY), tenants))
+    # Then every answer is its own tenant's, never another's
+    assert [r.status for r in responses] == [200] * len(tenants)
+    assert [r.json()["rows"] for r in responses] == [expected[tenant] for tenant in tenants]

@@ -127,3 +127,23 @@ def test_the_bins_are_the_realtime_dataset_of_the_query_contract(platform: Local
         got[(minute, channel, "messages")] += sent
     assert +got == expected
     assert answer.columns == ["bin_start.minute", "channel", "tickets_created", "messages_sent"]
+
+
+def test_realtime_answers_are_never_served_from_the_cache(platform: LocalPlatform, tmp_path: Path) -> None:
+    # Given a realtime query answered once, before more changes arrive (no load, so data_version stays)
+    query = {"dataset": "realtime", "measures": ["tickets_created"], "limit": 10}
+    first = platform.query("acme", query)
+    changes = ticket_changes(50, start=datetime.now(UTC) - timedelta(minutes=2), seconds=60, tenants=TENANTS)
+    capture = tmp_path / "more.jsonl"
+    capture.write_text("".join(json.dumps(c) + "\n" for c in changes))
+    replay_to_stream(capture)
+
+    # When the same query is asked again
+    second = platform.query("acme", query)
+
+    # Then it is recomputed and counts the new changes
+    inserted = sum(
+        1 for c in changes if c["type"] == "insert" and c["data"]["account_id"] == "acme" and c["table"] == "tickets"
+    )
+    assert second.cache == "miss"
+    assert second.rows[0][0] - (first.rows[0][0] or 0) == inserted

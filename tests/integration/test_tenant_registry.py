@@ -1,9 +1,10 @@
-"""TenantRegistry on DynamoDB (moto): add, list, get, set status, placement, data_version."""
+"""TenantRegistry on DynamoDB (moto): add, list, get, set status, placement, data_version, API keys."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 import pytest
@@ -11,6 +12,7 @@ from moto import mock_aws
 
 from tenant_analytics.errors import InvalidInput, NoCapacity, TenantExists, UnknownTenant
 from tenant_analytics.settings import PlacementBudgets, StoreConfig
+from tenant_analytics.tenants.api_keys import UsagePlanKeys
 from tenant_analytics.tenants.models import TenantStatus, Tier
 from tenant_analytics.tenants.registry import TenantRegistry
 
@@ -77,3 +79,113 @@ def test_bad_input_is_rejected_with_a_reason(registry: TenantRegistry) -> None:
         registry.get("ghost")
     with pytest.raises(UnknownTenant):
         registry.set_status("ghost", TenantStatus.SUSPENDED)
+
+
+@pytest.fixture
+def keyed_registry() -> Iterator[tuple[TenantRegistry, object, dict[str, str]]]:
+    """A registry that gives each new tenant an API key on its tier's usage plan (moto API Gateway)."""
+    with mock_aws():
+        ddb = boto3.resource("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="tenants",
+            KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "tenant_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        apigw = boto3.client("apigateway", region_name="us-east-1")
+        plan_ids = {
+            name: apigw.create_usage_plan(name=name, throttle={"rateLimit": rate, "burstLimit": rate * 2})["id"]
+            for name, rate in (("standard", 25), ("large", 100))
+        }
+        registry = TenantRegistry(
+            ddb,
+            "tenants",
+            STORES,
+            PlacementBudgets(tenants_per_cluster=2, redshift_threshold_rows=1000),
+            api_keys=UsagePlanKeys(apigw, plan_ids),
+        )
+        yield registry, apigw, plan_ids
+
+
+def _plan_members(apigw: Any, plan_id: str) -> set[str]:
+    return {key["id"] for key in apigw.get_usage_plan_keys(usagePlanId=plan_id)["items"]}
+
+
+def test_a_new_tenant_gets_an_api_key_on_its_tiers_usage_plan(keyed_registry: tuple[Any, Any, Any]) -> None:
+    registry, apigw, plan_ids = keyed_registry
+    # When a pooled tenant and a Redshift tenant are registered
+    acme = registry.add("acme", "https://src/acme")
+    bigco = registry.add("bigco", "https://src/bigco", tier=Tier.REDSHIFT)
+    # Then each has its own key, attached to the plan of its tier only
+    assert (acme.usage_plan, bigco.usage_plan) == ("standard", "large")
+    assert _plan_members(apigw, plan_ids["standard"]) == {acme.api_key_id}
+    assert _plan_members(apigw, plan_ids["large"]) == {bigco.api_key_id}
+    # And the key's value is kept in the registry (for the authorizer) but left out of the record's dumps
+    stored = registry.get("acme")
+    assert stored.api_key_value == apigw.get_api_key(apiKey=acme.api_key_id, includeValue=True)["value"]
+    assert stored.api_key_value != registry.get("bigco").api_key_value
+    assert "api_key_value" not in stored.model_dump() and stored.api_key_value not in stored.model_dump_json()
+    assert stored.api_key_value not in repr(stored)
+
+
+def test_a_refused_registration_leaves_no_key_behind(keyed_registry: tuple[Any, Any, Any]) -> None:
+    registry, apigw, _ = keyed_registry
+    registry.add("acme", "https://src/acme")
+    # When the same id is registered again
+    with pytest.raises(TenantExists):
+        registry.add("acme", "https://src/other")
+    # Then no second key exists
+    assert len(apigw.get_api_keys()["items"]) == 1
+
+
+def test_a_missing_usage_plan_is_named_and_nothing_is_registered() -> None:
+    with mock_aws():
+        ddb = boto3.resource("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="tenants",
+            KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "tenant_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        apigw = boto3.client("apigateway", region_name="us-east-1")
+        standard = apigw.create_usage_plan(name="standard")["id"]
+        registry = TenantRegistry(
+            ddb, "tenants", STORES, PlacementBudgets(), api_keys=UsagePlanKeys(apigw, {"standard": standard})
+        )
+        # When a Redshift tenant is registered but only the standard plan is configured
+        with pytest.raises(InvalidInput, match="no usage plan 'large' is configured"):
+            registry.add("bigco", "https://src/bigco", tier=Tier.REDSHIFT)
+        # Then neither a key nor a record was made
+        assert apigw.get_api_keys()["items"] == []
+        with pytest.raises(UnknownTenant):
+            registry.get("bigco")
+
+
+def test_without_usage_plans_a_tenant_has_no_key(registry: TenantRegistry) -> None:
+    tenant = registry.add("acme", "https://src/acme")
+    assert (tenant.api_key_id, tenant.usage_plan, registry.get("acme").api_key_value) == (None, None, None)
+
+
+def test_ensure_api_key_backfills_a_keyless_tenant_and_follows_a_tier_change(
+    keyed_registry: tuple[TenantRegistry, Any, dict[str, str]],
+) -> None:
+    registry, apigw, plan_ids = keyed_registry
+    # Given a tenant registered before usage plans were configured (no key)
+    keyless = TenantRegistry(boto3.resource("dynamodb", region_name="us-east-1"), "tenants", STORES, PlacementBudgets())
+    keyless.add("acme", "https://src/acme")
+    # When it is given its key
+    acme = registry.ensure_api_key("acme")
+    # Then the key is on the standard plan and kept in the registry; asking again changes nothing
+    assert acme.usage_plan == "standard" and _plan_members(apigw, plan_ids["standard"]) == {acme.api_key_id}
+    assert registry.get("acme").api_key_value
+    assert registry.ensure_api_key("acme").api_key_id == acme.api_key_id
+    assert len(apigw.get_api_keys()["items"]) == 1
+    # When the tenant has moved to the Redshift tier
+    boto3.resource("dynamodb", region_name="us-east-1").Table("tenants").update_item(
+        Key={"tenant_id": "acme"}, UpdateExpression="SET tier = :t", ExpressionAttributeValues={":t": "redshift"}
+    )
+    moved = registry.ensure_api_key("acme")
+    # Then the same key now belongs to the large plan only
+    assert moved.usage_plan == "large" and moved.api_key_id == acme.api_key_id
+    assert _plan_members(apigw, plan_ids["large"]) == {acme.api_key_id}
+    assert _plan_members(apigw, plan_ids["standard"]) == set()

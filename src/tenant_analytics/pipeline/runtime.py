@@ -7,6 +7,7 @@ from tenant_analytics.settings import Settings, get_settings
 from tenant_analytics.sources.credentials import load_credentials
 from tenant_analytics.stores.base import AnalyticsStore
 from tenant_analytics.stores.factory import open_store
+from tenant_analytics.tenants.api_keys import usage_plan_keys
 from tenant_analytics.tenants.models import Tenant
 from tenant_analytics.tenants.registry import TenantRegistry
 
@@ -18,7 +19,9 @@ from .streams import StreamSource, http_stream
 
 def registry(settings: Settings | None = None) -> TenantRegistry:
     s = settings or get_settings()
-    return TenantRegistry(clients.resource("dynamodb"), s.tenants_table, s.stores, s.budgets)
+    return TenantRegistry(
+        clients.resource("dynamodb"), s.tenants_table, s.stores, s.budgets, api_keys=usage_plan_keys(s)
+    )
 
 
 def cursors(settings: Settings | None = None) -> CursorStore:

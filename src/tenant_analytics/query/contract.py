@@ -85,6 +85,12 @@ class Query(BaseModel):
 class Freshness(BaseModel):
     loaded_through: datetime | None
     lag_seconds: int | None
+    data_version_age_ms: int = Field(
+        default=0,
+        ge=0,
+        description="how long before this answer the tenant's data_version was read from the registry"
+        " (0: read for this request; never more than the deployment's DATA_VERSION_MAX_AGE_MS)",
+    )
 
 
 class Answer(BaseModel):

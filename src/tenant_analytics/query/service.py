@@ -12,6 +12,7 @@ from tenant_analytics.errors import InvalidQuery, TenantAnalyticsError
 from tenant_analytics.query.cache import AnswerCache, AnswerStore, cache_key
 from tenant_analytics.query.contract import MAX_LIMIT, Answer, Freshness, Query
 from tenant_analytics.query.planner import format_cell, plan_query, resolve_dataset
+from tenant_analytics.query.versions import TenantSnapshots, VersionedTenant
 from tenant_analytics.stores.base import AnalyticsStore
 from tenant_analytics.tenants.models import Tenant
 from tenant_analytics.tenants.registry import TenantRegistry
@@ -30,8 +31,11 @@ class QueryService:
         cache: AnswerStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         realtime_store: str = AURORA_STORE_ID,
+        versions: TenantSnapshots | None = None,
     ) -> None:
         self._registry = registry
+        # Without a bound given, every request reads the tenant's data_version from the registry.
+        self._versions = versions or TenantSnapshots(registry.get, max_age_ms=0)
         self._realtime_store = realtime_store  # the bins of every tenant live in one Aurora store
         self._open_store = open_store
         self._cache = cache or AnswerCache()
@@ -45,13 +49,13 @@ class QueryService:
 
     def answer(self, tenant_id: str, query: Query) -> Answer:
         """Answer ``query`` for ``tenant_id`` (from the credential, never from the query)."""
-        return self._answer(self.tenant(tenant_id), query)
+        return self._answer(self._versions.get(tenant_id), query)
 
     def answer_many(self, tenant_id: str, queries: list[Query]) -> list[Answer | TenantAnalyticsError]:
         """Answer a dashboard's queries concurrently; each entry is an answer or the error of that query."""
         if not 1 <= len(queries) <= MAX_BATCH:
             raise InvalidQuery(f"a batch holds 1 to {MAX_BATCH} queries, got {len(queries)}", field="queries")
-        tenant = self.tenant(tenant_id)
+        tenant = self._versions.get(tenant_id)
 
         def one(query: Query) -> Answer | TenantAnalyticsError:
             try:
@@ -61,12 +65,22 @@ class QueryService:
 
         return list(self._pool.map(one, queries))
 
-    def _answer(self, tenant: Tenant, query: Query) -> Answer:
-        key = cache_key(tenant.tenant_id, query.normalized(), tenant.data_version)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached.model_copy(update={"cache": "hit", "freshness": self._freshness(tenant.loaded_through)})
+    def _answer(self, versioned: VersionedTenant, query: Query) -> Answer:
+        normalized = query.normalized()
         dataset = resolve_dataset(query)
+        # Realtime bins change every few seconds without a load: their answers are never cached.
+        cacheable = dataset.store != "realtime"
+        key = cache_key(versioned.tenant.tenant_id, normalized, versioned.tenant.data_version)
+        cached = self._cache.get(key) if cacheable else None
+        if cacheable and cached is None and not versioned.read_now:
+            # A miss is computed from a version read for this request, never from a kept copy.
+            versioned = self._versions.refresh(versioned.tenant.tenant_id)
+            cached = self._cache.get(cache_key(versioned.tenant.tenant_id, normalized, versioned.tenant.data_version))
+        tenant = versioned.tenant
+        if cached is not None:
+            freshness = self._freshness(tenant.loaded_through, versioned.age_ms)
+            return cached.model_copy(update={"cache": "hit", "freshness": freshness})
+        key = cache_key(tenant.tenant_id, normalized, tenant.data_version)
         store = self._open_store(self._realtime_store if dataset.store == "realtime" else tenant.store)
         plan = plan_query(query, tenant.tenant_id, dialect=store.dialect)
         _, rows = store.query(tenant.tenant_id, plan.sql, plan.params)
@@ -87,11 +101,14 @@ class QueryService:
             freshness=self._freshness(tenant.loaded_through),
             cache="miss",
         )
-        self._cache.put(key, answer)
+        if cacheable:
+            self._cache.put(key, answer)
         return answer
 
-    def _freshness(self, loaded_through: datetime | None) -> Freshness:
+    def _freshness(self, loaded_through: datetime | None, data_version_age_ms: int = 0) -> Freshness:
         if loaded_through is None:
-            return Freshness(loaded_through=None, lag_seconds=None)
+            return Freshness(loaded_through=None, lag_seconds=None, data_version_age_ms=data_version_age_ms)
         lag = int((self._clock() - loaded_through).total_seconds())
-        return Freshness(loaded_through=loaded_through, lag_seconds=max(lag, 0))
+        return Freshness(
+            loaded_through=loaded_through, lag_seconds=max(lag, 0), data_version_age_ms=data_version_age_ms
+        )

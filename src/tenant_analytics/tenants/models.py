@@ -52,5 +52,9 @@ class Tenant(BaseModel):
     )
     loaded_through: datetime | None = None
     last_error: str | None = None
+    usage_plan: str | None = Field(default=None, description="the usage plan its API key is attached to")
+    api_key_id: str | None = Field(default=None, description="API Gateway id of its API key")
+    # The key's value identifies the tenant to its usage plan; kept in the registry item, left out of dumps.
+    api_key_value: str | None = Field(default=None, exclude=True, repr=False)
     created_at: datetime
     updated_at: datetime

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from tenant_analytics.errors import InvalidInput, TenantExists, UnknownTenant
 from tenant_analytics.settings import PlacementBudgets, StoreConfig
+from tenant_analytics.tenants.api_keys import UsagePlanKeys, usage_plan_of
 from tenant_analytics.tenants.models import TENANT_ID_PATTERN, Tenant, TenantStatus, Tier
 from tenant_analytics.tenants.placement import StoreLoad, choose_store, choose_tier
 
@@ -19,11 +20,17 @@ def _now() -> datetime:
 
 
 def _to_item(tenant: Tenant) -> dict[str, Any]:
-    return {k: v for k, v in tenant.model_dump(mode="json").items() if v is not None}
+    item = {k: v for k, v in tenant.model_dump(mode="json").items() if v is not None}
+    if tenant.api_key_value is not None:  # excluded from dumps, stored for the authorizer
+        item["api_key_value"] = tenant.api_key_value
+    return item
 
 
 class TenantRegistry:
-    """Reads and writes tenant records; places new tenants on the store with most headroom."""
+    """Reads and writes tenant records; places new tenants on the store with most headroom.
+
+    With ``api_keys`` (usage plans configured) a new tenant also gets an API key on its tier's usage plan.
+    """
 
     def __init__(
         self,
@@ -31,10 +38,12 @@ class TenantRegistry:
         table_name: str,
         stores: dict[str, StoreConfig],
         budgets: PlacementBudgets,
+        api_keys: UsagePlanKeys | None = None,
     ) -> None:
         self._table = dynamodb.Table(table_name)
         self._stores = stores
         self._budgets = budgets
+        self._api_keys = api_keys
 
     def add(
         self,
@@ -46,7 +55,7 @@ class TenantRegistry:
         expected_rows: int = 0,
         credentials_secret: str | None = None,
     ) -> Tenant:
-        """Register a tenant on the store with most headroom; raise TenantExists if the id is taken."""
+        """Register a tenant on the store with most headroom (and its API key); raise TenantExists if taken."""
         if not TENANT_ID_PATTERN.match(tenant_id):
             raise InvalidInput(
                 f"tenant id '{tenant_id}' is not allowed: use 2-63 characters of a-z, 0-9, '-' or '_', "
@@ -57,6 +66,9 @@ class TenantRegistry:
             raise InvalidInput(f"source URL '{source_url}' must start with http:// or https://", field="source_url")
         chosen_tier = choose_tier(expected_rows, self._budgets, tier)
         store = choose_store(chosen_tier, expected_rows, self._stores, self.store_loads(), self._budgets)
+        if self._api_keys is not None and self._exists(tenant_id):
+            raise TenantExists(f"tenant '{tenant_id}' is already registered")  # before a key is created for it
+        key = self._api_keys.create(tenant_id, chosen_tier) if self._api_keys is not None else None
         now = _now()
         tenant = Tenant(
             tenant_id=tenant_id,
@@ -66,16 +78,52 @@ class TenantRegistry:
             size_rows=expected_rows,
             since=since,
             credentials_secret=credentials_secret,
+            usage_plan=key.usage_plan if key else None,
+            api_key_id=key.key_id if key else None,
+            api_key_value=key.value if key else None,
             created_at=now,
             updated_at=now,
         )
         try:
             self._table.put_item(Item=_to_item(tenant), ConditionExpression=Attr("tenant_id").not_exists())
         except ClientError as exc:
+            if self._api_keys is not None and key is not None:
+                self._api_keys.delete(key.key_id)  # registered by a concurrent call meanwhile: no orphan key
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise TenantExists(f"tenant '{tenant_id}' is already registered") from exc
             raise
         return tenant
+
+    def ensure_api_key(self, tenant_id: str) -> Tenant:
+        """Give a tenant registered before usage plans its API key, or move its key to its tier's plan.
+
+        Raise InvalidInput when no usage plans are configured, UnknownTenant when the tenant is absent.
+        """
+        if self._api_keys is None:
+            raise InvalidInput("no usage plans are configured: set USAGE_PLAN_IDS", field="usage_plan_ids")
+        tenant = self.get(tenant_id)
+        if tenant.api_key_id is None:
+            key = self._api_keys.create(tenant_id, tenant.tier)
+            try:
+                return self._update(
+                    tenant_id,
+                    "SET api_key_id = :i, api_key_value = :v, usage_plan = :p, updated_at = :u",
+                    {},
+                    {":i": key.key_id, ":v": key.value, ":p": key.usage_plan, ":u": _now().isoformat()},
+                    condition=Attr("tenant_id").exists() & Attr("api_key_id").not_exists(),
+                )
+            except UnknownTenant:
+                # removed, or given a key by a concurrent call, meanwhile: keep what is there (or raise)
+                self._api_keys.delete(key.key_id)
+                return self.get(tenant_id)
+        if tenant.usage_plan == usage_plan_of(tenant.tier):
+            return tenant
+        plan = self._api_keys.move(tenant.api_key_id, tenant.usage_plan or usage_plan_of(tenant.tier), tenant.tier)
+        values = {":p": plan, ":u": _now().isoformat()}
+        return self._update(tenant_id, "SET usage_plan = :p, updated_at = :u", {}, values)
+
+    def _exists(self, tenant_id: str) -> bool:
+        return "Item" in self._table.get_item(Key={"tenant_id": tenant_id}, ProjectionExpression="tenant_id")
 
     def get(self, tenant_id: str) -> Tenant:
         """Return the tenant or raise UnknownTenant."""
@@ -143,15 +191,24 @@ class TenantRegistry:
             {":t": loaded_through.isoformat(), ":u": _now().isoformat(), ":a": TenantStatus.ACTIVE.value},
         )
 
-    def _update(self, tenant_id: str, expr: str, names: dict[str, str], values: dict[str, Any]) -> Tenant:
+    def _update(
+        self,
+        tenant_id: str,
+        expr: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        *,
+        condition: Any = None,
+    ) -> Tenant:
+        kwargs: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
         try:
             resp = self._table.update_item(
                 Key={"tenant_id": tenant_id},
                 UpdateExpression=expr,
-                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
-                ConditionExpression=Attr("tenant_id").exists(),
+                ConditionExpression=condition if condition is not None else Attr("tenant_id").exists(),
                 ReturnValues="ALL_NEW",
+                **kwargs,
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
