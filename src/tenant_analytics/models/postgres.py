@@ -1,0 +1,717 @@
+"""PostgreSQL compilation (Aurora tier and local): summary tables kept current by recomputing changed groups only.
+
+How it works (see docs/models.md for the full account):
+
+* Change capture. Statement-level triggers with transition tables on every source table, and on every
+  summary table that another model reads, append the old and new images of changed rows to
+  ``models.change_log`` (one row per image, ``seq`` from a sequence). TRUNCATE of a source appends a marker.
+* Watermarks. Each model keeps, per input, the last ``seq`` it consumed for all tenants (``tenant_id = ''``)
+  and, after tenant-scoped refreshes, per tenant.
+* Refresh of one model, in one transaction: the affected group keys are the model's grain expressions
+  evaluated over the model's FROM/JOIN/WHERE with one input replaced by its changed images and every other
+  input by its current rows plus its changed images; those groups are recomputed by the model's SELECT
+  restricted to the keys, and only groups whose row differs are deleted and re-inserted (which the summary
+  table's own trigger logs for child models). A model whose query cannot be maintained this way
+  (outer joins, subqueries, DISTINCT aggregates, ... see ``incremental_blockers``) is refreshed in full.
+* Consistency of the watermark with concurrent writers: the capture trigger holds a shared advisory lock until
+  its transaction ends, and the refresh reads the highest ``seq`` under the exclusive lock, so every change
+  at or below that ``seq`` is committed when it is read.
+
+The refresh runs as the connecting role, which must read every tenant's rows (it bypasses row-level
+security: the local superuser, or on Aurora a refresh role with BYPASSRLS); the tables it writes are owned by
+``ta_etl``, FORCE row-level security like the store's tables, and only SELECT is granted to ``ta_query``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+import psycopg
+import sqlglot
+from psycopg import sql
+from pydantic import BaseModel, ConfigDict
+from sqlglot import exp
+
+from tenant_analytics.errors import InvalidInput, StoreUnavailable
+from tenant_analytics.models.project import MODEL_SCHEMA, Model, ModelProject, input_name_of, input_table
+from tenant_analytics.models.sources import SOURCES
+from tenant_analytics.models.validate import incremental_blockers
+
+log = logging.getLogger(__name__)
+
+ETL_ROLE = "ta_etl"
+QUERY_ROLE = "ta_query"
+ALL_TENANTS = ""  # watermark row that applies to every tenant
+_CAPTURE_LOCK = "tenant_analytics.models.capture"
+_SCHEMA_LOCK = "tenant_analytics.schema"
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+ConnectionFactory = Callable[[], Connection]
+
+_ROLES = f"""
+DO $$ BEGIN CREATE ROLE {ETL_ROLE} NOLOGIN NOBYPASSRLS;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+DO $$ BEGIN CREATE ROLE {QUERY_ROLE} NOLOGIN NOBYPASSRLS;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+"""
+
+_CATALOG = f"""
+CREATE SCHEMA IF NOT EXISTS {MODEL_SCHEMA} AUTHORIZATION {ETL_ROLE};
+GRANT USAGE ON SCHEMA {MODEL_SCHEMA} TO {QUERY_ROLE};
+CREATE TABLE IF NOT EXISTS {MODEL_SCHEMA}.change_log (
+    seq         bigserial   PRIMARY KEY,
+    input       text        NOT NULL,
+    tenant_id   text,
+    image       jsonb,
+    captured_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS change_log_input_seq ON {MODEL_SCHEMA}.change_log (input, seq);
+ALTER TABLE {MODEL_SCHEMA}.change_log OWNER TO {ETL_ROLE};
+ALTER TABLE {MODEL_SCHEMA}.change_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE {MODEL_SCHEMA}.change_log FORCE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS tenant_isolation ON {MODEL_SCHEMA}.change_log;
+CREATE POLICY tenant_isolation ON {MODEL_SCHEMA}.change_log FOR SELECT
+    USING (tenant_id = current_setting('app.tenant_id', true));
+DROP POLICY IF EXISTS capture ON {MODEL_SCHEMA}.change_log;
+-- the capture trigger appends images of whatever rows a statement changed, under any tenant setting
+CREATE POLICY capture ON {MODEL_SCHEMA}.change_log FOR INSERT WITH CHECK (true);
+CREATE TABLE IF NOT EXISTS {MODEL_SCHEMA}.model_state (
+    model           text PRIMARY KEY,
+    definition_hash text NOT NULL,
+    needs_full      text,
+    refreshed_at    timestamptz
+);
+CREATE TABLE IF NOT EXISTS {MODEL_SCHEMA}.watermarks (
+    model     text   NOT NULL,
+    input     text   NOT NULL,
+    tenant_id text   NOT NULL,
+    last_seq  bigint NOT NULL,
+    PRIMARY KEY (model, input, tenant_id)
+);
+CREATE TABLE IF NOT EXISTS {MODEL_SCHEMA}.refresh_log (
+    id           bigserial        PRIMARY KEY,
+    model        text             NOT NULL,
+    tenant_scope text[],
+    mode         text             NOT NULL CHECK (mode IN ('incremental', 'full')),
+    rows_changed bigint           NOT NULL,
+    duration_s   double precision NOT NULL,
+    warning      text,
+    finished_at  timestamptz      NOT NULL DEFAULT clock_timestamp()
+);
+ALTER TABLE {MODEL_SCHEMA}.model_state OWNER TO {ETL_ROLE};
+ALTER TABLE {MODEL_SCHEMA}.watermarks OWNER TO {ETL_ROLE};
+ALTER TABLE {MODEL_SCHEMA}.refresh_log OWNER TO {ETL_ROLE};
+CREATE OR REPLACE FUNCTION {MODEL_SCHEMA}.capture_changes() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    -- held until commit: a refresh reads the highest seq only when no capturing transaction is in flight
+    PERFORM pg_advisory_xact_lock_shared(hashtext('{_CAPTURE_LOCK}'));
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO {MODEL_SCHEMA}.change_log (input, tenant_id, image) VALUES (TG_ARGV[0], NULL, NULL);
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO {MODEL_SCHEMA}.change_log (input, tenant_id, image)
+        SELECT TG_ARGV[0], o.tenant_id, to_jsonb(o) FROM old_rows AS o;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        INSERT INTO {MODEL_SCHEMA}.change_log (input, tenant_id, image)
+        SELECT TG_ARGV[0], n.tenant_id, to_jsonb(n) FROM new_rows AS n;
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+ALTER FUNCTION {MODEL_SCHEMA}.capture_changes() OWNER TO {ETL_ROLE};
+"""  # noqa: S608 - schema and role names are module constants
+
+_TRIGGERS = (
+    ("models_capture_insert", "INSERT", "REFERENCING NEW TABLE AS new_rows"),
+    ("models_capture_update", "UPDATE", "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+    ("models_capture_delete", "DELETE", "REFERENCING OLD TABLE AS old_rows"),
+    ("models_capture_truncate", "TRUNCATE", ""),
+)
+
+
+class RefreshRecord(BaseModel):
+    """What one model refresh did: its mode, the summary rows it changed and how long it took."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    tenant_scope: tuple[str, ...] | None
+    mode: Literal["incremental", "full"]
+    rows_changed: int
+    duration_s: float
+    warning: str | None = None
+
+
+def definition_hash(model: Model) -> str:
+    """Return a digest of what the summary table depends on: grain and compiled query."""
+    text = "|".join([",".join(model.grain), model_query_postgres(model)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def model_query_postgres(model: Model) -> str:
+    """Return the model's SELECT in PostgreSQL SQL (a full recomputation of the model)."""
+    return model.query.sql("postgres", comments=False)
+
+
+def _table(input_name: str) -> sql.Composable:
+    table = input_table(input_name)
+    return sql.Identifier(table.db, table.name)
+
+
+def _summary(model: Model) -> sql.Composable:
+    return sql.Identifier(MODEL_SCHEMA, model.name)
+
+
+def _names(columns: Iterable[str]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+
+
+def _key_match(left: str, right: str, grain: Sequence[str]) -> sql.Composable:
+    return sql.SQL(" AND ").join(
+        sql.SQL("{}.{} = {}.{}").format(
+            sql.Identifier(left), sql.Identifier(g), sql.Identifier(right), sql.Identifier(g)
+        )
+        for g in grain
+    )
+
+
+class PostgresModelEngine:
+    """Creates the summary tables of a model project and refreshes them incrementally, in DAG order."""
+
+    def __init__(self, conninfo: str | ConnectionFactory) -> None:
+        self._conninfo = conninfo
+
+    def _connect(self) -> Connection:
+        if callable(self._conninfo):
+            return self._conninfo()
+        try:
+            return psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"model store is unreachable: {str(exc).strip()}") from exc
+
+    # ----------------------------------------------------------------------------------------------- ensure
+
+    def ensure(self, project: ModelProject) -> None:
+        """Create (idempotently) the models schema, catalog tables, summary tables, indexes and change capture.
+
+        A model whose definition changed is rebuilt empty and marked for a full refresh, and so are its
+        descendants. Raises InvalidInput when a source table is missing.
+        """
+        with self._connect() as conn:
+            with conn.transaction():
+                conn.execute(_ROLES)
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_SCHEMA_LOCK,))
+                cur.execute("SET LOCAL TimeZone = 'UTC'")
+                cur.execute(_CATALOG)
+                for source in sorted({s for m in project.models for s in m.sources}):
+                    self._ensure_capture(cur, source)
+                rebuilt: set[str] = set()
+                for model in project.models:
+                    if self._ensure_summary(cur, model):
+                        rebuilt.add(model.name)
+                for model in project.models:
+                    for parent in model.refs:
+                        self._ensure_capture(cur, parent)
+                self._ensure_indexes(cur, project)
+                for name in rebuilt:
+                    for child in project.descendants(name):
+                        cur.execute(
+                            "UPDATE models.model_state SET needs_full = %s WHERE model = %s AND needs_full IS NULL",
+                            (f"its input '{name}' was rebuilt", child.name),
+                        )
+
+    def _ensure_capture(self, cur: psycopg.Cursor[tuple[Any, ...]], input_name: str) -> None:
+        table = input_table(input_name)
+        cur.execute("SELECT to_regclass(%s)", (f"{table.db}.{table.name}",))
+        row = cur.fetchone()
+        if row is None or row[0] is None:
+            raise InvalidInput(f"input table {table.db}.{table.name} does not exist; create the store schema first")
+        for name, event, referencing in _TRIGGERS:
+            if event == "TRUNCATE" and input_name not in SOURCES:
+                continue  # a summary table is truncated only by a full refresh, which marks its children itself
+            cur.execute(
+                sql.SQL(
+                    "CREATE OR REPLACE TRIGGER {name} AFTER {event} ON {table} {referencing} "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION models.capture_changes({arg})"
+                ).format(
+                    name=sql.Identifier(name),
+                    event=sql.SQL(event),
+                    table=_table(input_name),
+                    referencing=sql.SQL(referencing),
+                    arg=sql.Literal(input_name),
+                )
+            )
+
+    def _ensure_summary(self, cur: psycopg.Cursor[tuple[Any, ...]], model: Model) -> bool:
+        digest = definition_hash(model)
+        cur.execute("SELECT definition_hash FROM models.model_state WHERE model = %s", (model.name,))
+        row = cur.fetchone()
+        cur.execute("SELECT to_regclass(%s)", (f"{MODEL_SCHEMA}.{model.name}",))
+        exists = (cur.fetchone() or (None,))[0] is not None
+        if row is not None and row[0] == digest and exists:
+            return False
+        reason = "first refresh" if row is None else "its definition changed"
+        table = _summary(model)
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(table))
+        cur.execute(
+            sql.SQL("CREATE TABLE {table} AS {query} WITH NO DATA").format(
+                table=table,
+                query=sql.SQL(model_query_postgres(model)),
+            )
+        )
+        cur.execute(
+            sql.SQL("ALTER TABLE {table} ADD PRIMARY KEY ({grain})").format(table=table, grain=_names(model.grain))
+        )
+        cur.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(table, sql.Identifier(ETL_ROLE)))
+        cur.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table))
+        cur.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(table))
+        cur.execute(
+            sql.SQL(
+                "CREATE POLICY tenant_isolation ON {} USING (tenant_id = current_setting('app.tenant_id', true)) "
+                "WITH CHECK (tenant_id = current_setting('app.tenant_id', true))"
+            ).format(table)
+        )
+        cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, sql.Identifier(QUERY_ROLE)))
+        cur.execute(
+            "INSERT INTO models.model_state (model, definition_hash, needs_full) VALUES (%s, %s, %s) "
+            "ON CONFLICT (model) DO UPDATE SET definition_hash = EXCLUDED.definition_hash, "
+            "needs_full = EXCLUDED.needs_full",
+            (model.name, digest, reason),
+        )
+        cur.execute("DELETE FROM models.watermarks WHERE model = %s", (model.name,))
+        return True
+
+    def _ensure_indexes(self, cur: psycopg.Cursor[tuple[Any, ...]], project: ModelProject) -> None:
+        # Indexes on parent summary tables that the children's key lookups and recomputations probe.
+        for parent, columns in project_indexes(project):
+            name = f"{parent}__{'_'.join(columns)}"[:63]
+            cur.execute(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})").format(
+                    name=sql.Identifier(name), table=_table(parent), columns=_names(columns)
+                )
+            )
+
+    # ----------------------------------------------------------------------------------------------- refresh
+
+    def refresh(
+        self,
+        project: ModelProject,
+        models: Iterable[str] | None = None,
+        full: bool = False,
+        tenant_ids: Iterable[str] | None = None,
+    ) -> list[RefreshRecord]:
+        """Refresh ``models`` (default: all) in dependency order, each in one transaction.
+
+        ``tenant_ids`` limits the work to those tenants' changes (and, for a full refresh, to their rows);
+        ``full`` recomputes instead of applying changes. Returns one record per model, also written to
+        ``models.refresh_log``; a model refreshed in full for a reason other than ``full=True`` carries a warning.
+        """
+        wanted = {project.get(n).name for n in models} if models is not None else None
+        scope = tuple(sorted(set(tenant_ids))) if tenant_ids is not None else None
+        records: list[RefreshRecord] = []
+        with self._connect() as conn:
+            for model in project.models:
+                if wanted is None or model.name in wanted:
+                    record = self._refresh_model(conn, project, model, full, scope)
+                    if record.warning:
+                        log.warning("model %s refreshed in full: %s", model.name, record.warning)
+                    records.append(record)
+        return records
+
+    def _refresh_model(
+        self,
+        conn: Connection,
+        project: ModelProject,
+        model: Model,
+        full: bool,
+        scope: tuple[str, ...] | None,
+    ) -> RefreshRecord:
+        started = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SET LOCAL TimeZone = 'UTC'")  # day and hour buckets are UTC
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tenant_analytics.models.refresh:{model.name}",)
+            )
+            high = _high_water(cur)
+            cur.execute("SELECT needs_full FROM models.model_state WHERE model = %s", (model.name,))
+            state = cur.fetchone()
+            if state is None:
+                raise InvalidInput(f"model '{model.name}' has no summary table; run ensure() first")
+            bases = _bases(cur, model)
+            warning: str | None = None
+            rebuild_reason: str | None = state[0]
+            if rebuild_reason is None and any(b is None for b in bases.values()):
+                rebuild_reason = "it has an input without a watermark"
+            if rebuild_reason is None:
+                truncated = _truncated_inputs(cur, model, bases, high)
+                if truncated:
+                    rebuild_reason = f"input {', '.join(truncated)} was truncated"
+            blockers = incremental_blockers(model.query)
+            if rebuild_reason is not None:
+                warning = None if full else rebuild_reason  # a full refresh was asked for: nothing to warn about
+                rows = self._full_all(cur, project, model)
+                mode: Literal["incremental", "full"] = "full"
+                scope_done: tuple[str, ...] | None = None
+            elif full or blockers:
+                if blockers and not full:
+                    warning = f"it cannot be maintained incrementally: it uses {', '.join(blockers)}"
+                rows = self._full_all(cur, project, model) if scope is None else self._full_scoped(cur, model, scope)
+                mode, scope_done = "full", scope
+            else:
+                rows = self._incremental(cur, model, bases, high, scope)
+                mode, scope_done = "incremental", scope
+            _advance(cur, model, high, scope_done)
+            _prune(cur, project, model)
+            duration = time.perf_counter() - started
+            cur.execute(
+                "INSERT INTO models.refresh_log (model, tenant_scope, mode, rows_changed, duration_s, warning) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (model.name, list(scope_done) if scope_done is not None else None, mode, rows, duration, warning),
+            )
+        return RefreshRecord(
+            model=model.name,
+            tenant_scope=scope_done,
+            mode=mode,
+            rows_changed=rows,
+            duration_s=duration,
+            warning=warning,
+        )
+
+    def _full_all(self, cur: psycopg.Cursor[tuple[Any, ...]], project: ModelProject, model: Model) -> int:
+        table = _summary(model)
+        cur.execute(sql.SQL("TRUNCATE {}").format(table))
+        # A rebuild is not logged row by row (its children are marked for a full refresh instead), and secondary
+        # indexes are built once after the load rather than maintained row by row.
+        cur.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(table))
+        cur.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index AS i "
+            "WHERE i.indrelid = %s::regclass AND NOT i.indisprimary",
+            (f"{MODEL_SCHEMA}.{model.name}",),
+        )
+        indexes = cur.fetchall()
+        for name, _ in indexes:
+            cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(*str(name).split("."))))
+        cur.execute(
+            sql.SQL("INSERT INTO {table} {query}").format(table=table, query=sql.SQL(model_query_postgres(model)))
+        )
+        rows = cur.rowcount
+        for _, definition in indexes:
+            cur.execute(definition)
+        cur.execute(sql.SQL("ALTER TABLE {} ENABLE TRIGGER USER").format(table))
+        for child in project.children(model.name):
+            cur.execute(
+                "UPDATE models.model_state SET needs_full = %s WHERE model = %s AND needs_full IS NULL",
+                (f"its input '{model.name}' was refreshed in full", child.name),
+            )
+        cur.execute(
+            "UPDATE models.model_state SET needs_full = NULL, refreshed_at = now() WHERE model = %s", (model.name,)
+        )
+        return rows
+
+    def _full_scoped(self, cur: psycopg.Cursor[tuple[Any, ...]], model: Model, scope: tuple[str, ...]) -> int:
+        table = _summary(model)
+        _scope_table(cur, scope)
+        cur.execute(sql.SQL("DELETE FROM {} WHERE tenant_id IN (SELECT tenant_id FROM _scope)").format(table))
+        deleted = cur.rowcount
+        query = model.select().where(
+            exp.In(this=model.grain_expressions[0].copy(), query=sqlglot.parse_one("SELECT tenant_id FROM _scope"))
+        )
+        cur.execute(
+            sql.SQL("INSERT INTO {table} {query}").format(
+                table=table, query=sql.SQL(query.sql("postgres", comments=False))
+            )
+        )
+        cur.execute("UPDATE models.model_state SET refreshed_at = now() WHERE model = %s", (model.name,))
+        return deleted + cur.rowcount
+
+    def _incremental(
+        self,
+        cur: psycopg.Cursor[tuple[Any, ...]],
+        model: Model,
+        bases: dict[str, int | None],
+        high: int,
+        scope: tuple[str, ...] | None,
+    ) -> int:
+        if scope is not None:
+            _scope_table(cur, scope)
+        deltas: dict[str, str] = {}
+        for number, input_name in enumerate(model.inputs):
+            delta = f"_delta_{number}"
+            scope_filter = sql.SQL("AND c.tenant_id IN (SELECT tenant_id FROM _scope)" if scope is not None else "")
+            cur.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE {delta} ON COMMIT DROP AS SELECT r.* FROM models.change_log AS c "
+                    "LEFT JOIN models.watermarks AS w ON w.model = %(model)s AND w.input = c.input "
+                    "AND w.tenant_id = c.tenant_id "
+                    "CROSS JOIN LATERAL jsonb_populate_record(NULL::{table}, c.image) AS r "
+                    "WHERE c.input = %(input)s AND c.seq > %(base)s AND c.seq <= %(high)s "
+                    "AND c.seq > COALESCE(w.last_seq, 0) AND c.image IS NOT NULL {scope_filter}"
+                ).format(delta=sql.Identifier(delta), table=_table(input_name), scope_filter=scope_filter),
+                {"model": model.name, "input": input_name, "base": bases[input_name], "high": high},
+            )
+            if cur.rowcount > 0:
+                deltas[input_name] = delta
+        if not deltas:
+            cur.execute("UPDATE models.model_state SET refreshed_at = now() WHERE model = %s", (model.name,))
+            return 0
+        table = _summary(model)
+        keys = affected_keys_query(model, deltas)
+        cur.execute(sql.SQL("CREATE TEMP TABLE _keys ON COMMIT DROP AS {}").format(sql.SQL(keys)))
+        if scope is not None:
+            cur.execute("DELETE FROM _keys WHERE tenant_id NOT IN (SELECT tenant_id FROM _scope)")
+        cur.execute("ANALYZE _keys")  # temporary tables get no statistics otherwise; the plans below depend on them
+        cur.execute(
+            sql.SQL("CREATE TEMP TABLE _new ON COMMIT DROP AS {}").format(sql.SQL(recompute_query(model, "_keys")))
+        )
+        cur.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE _changed ON COMMIT DROP AS SELECT k.* FROM _keys AS k "
+                "LEFT JOIN {table} AS o ON {old_match} LEFT JOIN _new AS n ON {new_match} "
+                "WHERE ROW(o.*) IS DISTINCT FROM ROW(n.*)"
+            ).format(
+                table=table, old_match=_key_match("o", "k", model.grain), new_match=_key_match("n", "k", model.grain)
+            )
+        )
+        changed = cur.rowcount
+        if changed:
+            cur.execute("ANALYZE _changed")
+            cur.execute(
+                sql.SQL("DELETE FROM {table} AS t USING _changed AS c WHERE {match}").format(
+                    table=table, match=_key_match("t", "c", model.grain)
+                )
+            )
+            cur.execute(
+                sql.SQL("INSERT INTO {table} SELECT n.* FROM _new AS n JOIN _changed AS c ON {match}").format(
+                    table=table, match=_key_match("n", "c", model.grain)
+                )
+            )
+        cur.execute("UPDATE models.model_state SET refreshed_at = now() WHERE model = %s", (model.name,))
+        return changed
+
+    def refresh_log(self, limit: int = 100) -> list[RefreshRecord]:
+        """Return the latest ``limit`` refresh records, newest first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT model, tenant_scope, mode, rows_changed, duration_s, warning FROM models.refresh_log "
+                "ORDER BY id DESC LIMIT %s",
+                (limit,),
+            ).fetchall()
+        return [
+            RefreshRecord(
+                model=r[0],
+                tenant_scope=tuple(r[1]) if r[1] is not None else None,
+                mode=r[2],
+                rows_changed=r[3],
+                duration_s=r[4],
+                warning=r[5],
+            )
+            for r in rows
+        ]
+
+
+def _high_water(cur: psycopg.Cursor[tuple[Any, ...]]) -> int:
+    # Session-level lock, released at once: waits only for capturing transactions in flight to end.
+    cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (_CAPTURE_LOCK,))
+    try:
+        cur.execute("SELECT COALESCE(max(seq), 0) FROM models.change_log")
+        row = cur.fetchone()
+    finally:
+        cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_CAPTURE_LOCK,))
+    return int(row[0]) if row is not None else 0
+
+
+def _bases(cur: psycopg.Cursor[tuple[Any, ...]], model: Model) -> dict[str, int | None]:
+    cur.execute(
+        "SELECT input, last_seq FROM models.watermarks WHERE model = %s AND tenant_id = %s", (model.name, ALL_TENANTS)
+    )
+    found = {str(r[0]): int(r[1]) for r in cur.fetchall()}
+    return {name: found.get(name) for name in model.inputs}
+
+
+def _truncated_inputs(
+    cur: psycopg.Cursor[tuple[Any, ...]], model: Model, bases: dict[str, int | None], high: int
+) -> list[str]:
+    truncated = []
+    for name, base in bases.items():
+        cur.execute(
+            "SELECT EXISTS (SELECT 1 FROM models.change_log WHERE input = %s AND seq > %s AND seq <= %s "
+            "AND image IS NULL)",
+            (name, base or 0, high),
+        )
+        row = cur.fetchone()
+        if row is not None and row[0]:
+            truncated.append(name)
+    return truncated
+
+
+def _scope_table(cur: psycopg.Cursor[tuple[Any, ...]], scope: tuple[str, ...]) -> None:
+    cur.execute("CREATE TEMP TABLE IF NOT EXISTS _scope (tenant_id text PRIMARY KEY) ON COMMIT DROP")
+    cur.execute("INSERT INTO _scope SELECT DISTINCT unnest(%s::text[]) ON CONFLICT DO NOTHING", (list(scope),))
+
+
+def _advance(cur: psycopg.Cursor[tuple[Any, ...]], model: Model, high: int, scope: tuple[str, ...] | None) -> None:
+    tenants = [ALL_TENANTS] if scope is None else list(scope)
+    if scope is None:
+        cur.execute("DELETE FROM models.watermarks WHERE model = %s AND tenant_id <> %s", (model.name, ALL_TENANTS))
+    for input_name in model.inputs:
+        cur.executemany(
+            "INSERT INTO models.watermarks (model, input, tenant_id, last_seq) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (model, input, tenant_id) DO UPDATE SET last_seq = EXCLUDED.last_seq",
+            [(model.name, input_name, tenant, high) for tenant in tenants],
+        )
+
+
+def _prune(cur: psycopg.Cursor[tuple[Any, ...]], project: ModelProject, model: Model) -> None:
+    # Drop change images every reader of the input has consumed for all tenants.
+    for input_name in model.inputs:
+        readers = [m.name for m in project.models if input_name in m.inputs]
+        cur.execute(
+            "SELECT count(*), min(last_seq) FROM models.watermarks WHERE input = %s AND tenant_id = %s "
+            "AND model = ANY(%s)",
+            (input_name, ALL_TENANTS, readers),
+        )
+        row = cur.fetchone()
+        if row is not None and row[0] == len(readers):
+            cur.execute("DELETE FROM models.change_log WHERE input = %s AND seq <= %s", (input_name, row[1]))
+
+
+# ------------------------------------------------------------------------------------------- query rewriting
+
+
+def _input_tables(query: exp.Select) -> list[exp.Table]:
+    """The model's input table references in FROM/JOIN order."""
+    return [t for t in query.find_all(exp.Table) if t.db]
+
+
+def affected_keys_query(model: Model, deltas: dict[str, str]) -> str:
+    """Return SQL listing the distinct grain keys touched by the changed images in ``deltas``.
+
+    ``deltas`` maps an input name to a table of its changed rows (old and new images). For every reference to a
+    changed input, the model's FROM/JOIN/WHERE is evaluated with that reference reading the changed images and
+    every other changed input reading its current rows plus its changed images, so a row of the model's
+    join that appeared, disappeared or moved group is found whichever input changed. The union lists every group
+    whose aggregate may differ (possibly a few more).
+    """
+    parts: list[exp.Select] = []
+    positions = _input_tables(model.query)
+    for position, table in enumerate(positions):
+        if input_name_of(table) not in deltas:
+            continue
+        query = model.select()
+        for index, reference in enumerate(_input_tables(query)):
+            name = input_name_of(reference)
+            alias = reference.alias or reference.name
+            if index == position:
+                reference.replace(exp.to_table(deltas[name]).as_(alias))
+            elif name in deltas:
+                current = exp.select("*").from_(input_table(name))
+                changed = exp.select("*").from_(deltas[name])
+                reference.replace(exp.union(current, changed, distinct=False).subquery(alias))
+        query.set("expressions", [e.copy().as_(g) for e, g in zip(model.grain_expressions, model.grain, strict=True)])
+        query.set("group", None)
+        query.set("having", None)
+        parts.append(query.distinct())
+    union: exp.Query = parts[0]
+    for part in parts[1:]:
+        union = exp.union(union, part, distinct=True)
+    return union.sql("postgres", comments=False)
+
+
+def _truncated_column(expression: exp.Expression) -> exp.Column | None:
+    """The column of a ``DATE_TRUNC(unit, column)`` expression, else None."""
+    if isinstance(expression, exp.TimestampTrunc | exp.DateTrunc) and isinstance(expression.this, exp.Column):
+        return expression.this
+    return None
+
+
+def _key_condition(expression: exp.Expression, key: exp.Column) -> exp.Condition:
+    condition: exp.Condition = exp.EQ(this=key.copy(), expression=expression.copy())
+    column = _truncated_column(expression)
+    if column is not None:
+        # A range on the truncated column lets an index on it find the group's rows.
+        unit = expression.text("unit").lower() or "day"
+        upper = exp.Add(this=key.copy(), expression=exp.Interval(this=exp.Literal.string("1"), unit=exp.var(unit)))
+        condition = exp.and_(
+            condition, exp.GTE(this=column.copy(), expression=key.copy()), exp.LT(this=column.copy(), expression=upper)
+        )
+    return condition
+
+
+def recompute_query(model: Model, keys_table: str) -> str:
+    """Return the model's SELECT restricted to the groups listed in ``keys_table`` (columns named as the grain).
+
+    The keys are joined rather than tested with EXISTS so that the planner starts from the few keys and probes
+    the inputs' indexes; each input row matches at most one key (the grain expressions are compared for
+    equality), so the join does not repeat rows.
+    """
+    alias = "__keys"
+    conditions = [
+        _key_condition(expression, exp.column(name, table=alias))
+        for expression, name in zip(model.grain_expressions, model.grain, strict=True)
+    ]
+    query = model.select().join(exp.to_table(keys_table).as_(alias), on=exp.and_(*conditions), join_type="inner")
+    return query.sql("postgres", comments=False)
+
+
+def parent_index_columns(model: Model) -> list[tuple[str, tuple[str, ...]]]:
+    """Return (parent model, columns) of the indexes that serve ``model``'s lookups into its parent summaries.
+
+    One index leads with tenant_id, then the parent columns the grain uses as they are, then the first column it
+    truncates to a time bucket (a range); another covers the parent's join columns, which a change to the other
+    side of the join probes.
+    """
+    found: list[tuple[str, tuple[str, ...]]] = []
+    tables = _input_tables(model.query)
+    for table in tables:
+        parent = input_name_of(table)
+        if parent not in model.refs:
+            continue
+        alias = table.alias or table.name
+
+        def mine(column: exp.Column, alias: str = alias) -> bool:
+            return column.table == alias or (not column.table and len(tables) == 1)
+
+        equal: list[str] = []
+        ranged: list[str] = []
+        for expression in model.grain_expressions:
+            if isinstance(expression, exp.Column) and mine(expression):
+                equal.append(expression.name)
+            elif _truncated_column(expression) is not None and mine(expression.this):
+                ranged.append(expression.this.name)
+        grain_index = tuple(dict.fromkeys(["tenant_id", *equal, *ranged[:1]]))
+        join_columns: list[str] = []
+        for join in model.query.args.get("joins") or []:
+            on = join.args.get("on")
+            for column in on.find_all(exp.Column) if on is not None else []:
+                if mine(column):
+                    join_columns.append(column.name)
+        join_index = tuple(dict.fromkeys(["tenant_id", *join_columns]))
+        for columns in (grain_index, join_index):
+            if len(columns) > 1 and (parent, columns) not in found:
+                found.append((parent, columns))
+    return _without_prefixes(found)
+
+
+def project_indexes(project: ModelProject) -> list[tuple[str, tuple[str, ...]]]:
+    """Return the parent indexes of every model, leaving out any that is a prefix of another on the same table."""
+    return _without_prefixes([index for model in project.models for index in parent_index_columns(model)])
+
+
+def _without_prefixes(indexes: list[tuple[str, tuple[str, ...]]]) -> list[tuple[str, tuple[str, ...]]]:
+    kept: list[tuple[str, tuple[str, ...]]] = []
+    for parent, columns in indexes:
+        covered = any(
+            other_parent == parent and other[: len(columns)] == columns and other != columns
+            for other_parent, other in indexes
+        )
+        if not covered and (parent, columns) not in kept:
+            kept.append((parent, columns))
+    return kept

@@ -1,0 +1,416 @@
+"""The PostgreSQL model engine on the embedded PostgreSQL: incremental refreshes equal full recomputations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tenant_analytics.models import ModelProject, PostgresModelEngine, load_project, model_query_postgres
+
+pytestmark = pytest.mark.xdist_group("models")
+
+PROJECT = load_project()
+T0 = datetime(2026, 1, 1, 22, 0, tzinfo=UTC)  # near midnight: changes cross hour and day buckets
+TENANTS = ("acme", "globex")
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(url, autocommit=True)
+    conn.execute("SET TimeZone = 'UTC'")
+    return conn
+
+
+def summary(conn: psycopg.Connection[Any], model: str, tenants: tuple[str, ...] | None = None) -> list[tuple[Any, ...]]:
+    rows = conn.execute(f"SELECT * FROM models.{model}").fetchall()
+    return sorted((r for r in rows if tenants is None or r[0] in tenants), key=repr)
+
+
+def recomputed(
+    conn: psycopg.Connection[Any], project: ModelProject, model: str, tenants: tuple[str, ...] | None = None
+) -> list[tuple[Any, ...]]:
+    rows = conn.execute(model_query_postgres(project.get(model))).fetchall()
+    return sorted((r for r in rows if tenants is None or r[0] in tenants), key=repr)
+
+
+def assert_all_equal_full(
+    conn: psycopg.Connection[Any], project: ModelProject = PROJECT, tenants: tuple[str, ...] | None = None
+) -> None:
+    for model in project.models:
+        assert summary(conn, model.name, tenants) == recomputed(conn, project, model.name, tenants), model.name
+
+
+# ---------------------------------------------------------------------------------------------- operations
+
+
+def upsert_event(
+    tenant: str, message: int, kind: str, minute: int, campaign: int, template: int, channel: str, error: str | None
+) -> tuple[str, tuple[Any, ...]]:
+    """An upsert of one event as (statement, parameters); campaign, template and channel go on sent events only."""
+    sent = kind == "sent"
+    return (
+        "INSERT INTO messaging.events VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, message_id, "
+        "event_type) DO UPDATE SET event_at = EXCLUDED.event_at, campaign_id = EXCLUDED.campaign_id, "
+        "template_id = EXCLUDED.template_id, channel = EXCLUDED.channel, error_code = EXCLUDED.error_code",
+        (
+            tenant,
+            f"m{message}",
+            kind,
+            T0 + timedelta(minutes=minute),
+            campaign if sent else None,
+            template if sent else None,
+            channel if sent else None,
+            error if kind == "failed" else None,
+        ),
+    )
+
+
+tenants = st.sampled_from(TENANTS)
+events = st.builds(
+    upsert_event,
+    tenants,
+    st.integers(0, 5),
+    st.sampled_from(["sent", "delivered", "read", "failed"]),
+    st.integers(0, 150),
+    st.integers(1, 3),
+    st.integers(10, 11),
+    st.sampled_from(["sms", "email"]),
+    st.sampled_from([None, "E1", "E2"]),
+)
+event_deletes = st.builds(
+    lambda t, m, k: (
+        "DELETE FROM messaging.events WHERE tenant_id = %s AND message_id = %s AND event_type = %s",
+        (t, f"m{m}", k),
+    ),
+    tenants,
+    st.integers(0, 5),
+    st.sampled_from(["sent", "delivered", "read", "failed"]),
+)
+campaigns = st.builds(
+    lambda t, c, n: (
+        "INSERT INTO messaging.campaigns (tenant_id, campaign_id, name) VALUES (%s, %s, %s) "
+        "ON CONFLICT (tenant_id, campaign_id) DO UPDATE SET name = EXCLUDED.name",
+        (t, c, n),
+    ),
+    tenants,
+    st.integers(1, 3),
+    st.sampled_from(["spring", "summer", "autumn"]),
+)
+campaign_deletes = st.builds(
+    lambda t, c: ("DELETE FROM messaging.campaigns WHERE tenant_id = %s AND campaign_id = %s", (t, c)),
+    tenants,
+    st.integers(1, 3),
+)
+templates = st.builds(
+    lambda t, i, c: (
+        "INSERT INTO messaging.templates (tenant_id, template_id, name, category) VALUES (%s, %s, 'x', %s) "
+        "ON CONFLICT (tenant_id, template_id) DO UPDATE SET category = EXCLUDED.category",
+        (t, i, c),
+    ),
+    tenants,
+    st.integers(10, 11),
+    st.sampled_from(["promo", "otp", None]),
+)
+tickets = st.builds(
+    lambda t, i, h, s, p, c, a: (
+        "INSERT INTO support.tickets (tenant_id, ticket_id, created_at, updated_at, status, priority, channel, "
+        "assignee_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, ticket_id) DO UPDATE SET "
+        "created_at = EXCLUDED.created_at, status = EXCLUDED.status, priority = EXCLUDED.priority, "
+        "channel = EXCLUDED.channel, assignee_id = EXCLUDED.assignee_id",
+        (t, i, T0 + timedelta(hours=h), T0, s, p, c, a),
+    ),
+    tenants,
+    st.integers(1, 6),
+    st.integers(0, 24 * 40),  # spans two months
+    st.sampled_from(["new", "open", "solved"]),
+    st.sampled_from(["low", "high", None]),
+    st.sampled_from(["email", "web", None]),
+    st.sampled_from([None, 7]),
+)
+ticket_deletes = st.builds(
+    lambda t, i: ("DELETE FROM support.tickets WHERE tenant_id = %s AND ticket_id = %s", (t, i)),
+    tenants,
+    st.integers(1, 6),
+)
+operations = st.one_of(events, events, event_deletes, campaigns, campaign_deletes, templates, tickets, ticket_deletes)
+scopes = st.one_of(st.none(), st.just(None), st.lists(tenants, min_size=1, max_size=1, unique=True).map(tuple))
+batches = st.lists(st.tuples(st.lists(operations, min_size=1, max_size=8), scopes), min_size=1, max_size=3)
+
+
+@pytest.fixture
+def engine_db(models_db: str) -> str:
+    PostgresModelEngine(models_db).ensure(PROJECT)
+    return models_db
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=batches)
+def test_every_incremental_refresh_equals_a_full_recomputation(engine_db: str, batches: list[Any]) -> None:
+    engine = PostgresModelEngine(engine_db)
+    with connect(engine_db) as conn:
+        # Given empty sources and models brought up to date (the TRUNCATE is captured: the refresh is full)
+        conn.execute("TRUNCATE support.tickets, messaging.events, messaging.campaigns, messaging.templates")
+        engine.refresh(PROJECT)
+        assert_all_equal_full(conn)
+        for statements, scope in batches:
+            # When random inserts, updates and deletes land and the models are refreshed (for some tenants or all)
+            with conn.transaction():
+                for statement, params in statements:
+                    conn.execute(statement, params)
+            records = engine.refresh(PROJECT, tenant_ids=scope)
+
+            # Then every refresh was incremental and every model equals its full recomputation in the scope
+            assert {r.mode for r in records} == {"incremental"}, records
+            assert_all_equal_full(conn, tenants=scope)
+        engine.refresh(PROJECT)
+        assert_all_equal_full(conn)
+
+
+def seed(conn: psycopg.Connection[Any]) -> None:
+    for statement, params in [
+        upsert_event("acme", 1, "sent", 0, 1, 10, "sms", None),
+        upsert_event("acme", 1, "delivered", 1, 1, 10, "sms", None),
+        upsert_event("acme", 2, "sent", 5, 1, 10, "sms", None),
+        upsert_event("globex", 1, "sent", 0, 1, 10, "email", None),
+    ]:
+        conn.execute(statement, params)
+    conn.execute(
+        "INSERT INTO messaging.campaigns (tenant_id, campaign_id, name) "
+        "VALUES ('acme', 1, 'spring'), ('globex', 1, 'g')"
+    )
+    conn.execute(
+        "INSERT INTO messaging.templates (tenant_id, template_id, category) "
+        "VALUES ('acme', 10, 'promo'), ('globex', 10, 'otp')"
+    )
+
+
+def test_a_nested_model_picks_up_its_parents_changes(engine_db: str) -> None:
+    engine = PostgresModelEngine(engine_db)
+    with connect(engine_db) as conn:
+        # Given refreshed models over a few messages
+        seed(conn)
+        engine.refresh(PROJECT)
+        before = conn.execute("SELECT sent, delivered FROM models.tenant_daily WHERE tenant_id = 'acme'").fetchall()
+
+        # When a delivery receipt lands for the second message, before any other change
+        conn.execute(*upsert_event("acme", 2, "delivered", 6, 0, 0, "", None))
+        records = {r.model: r for r in engine.refresh(PROJECT)}
+
+        # Then the change flows message_status -> hourly -> daily -> tenant, each step incremental
+        after = conn.execute("SELECT sent, delivered FROM models.tenant_daily WHERE tenant_id = 'acme'").fetchall()
+        assert before == [(2, 1)] and after == [(2, 2)]
+        for name in ("message_status", "campaign_channel_hourly", "campaign_daily", "tenant_daily"):
+            assert records[name].mode == "incremental" and records[name].rows_changed == 1, records[name]
+        assert records["tickets_daily"].rows_changed == 0
+        assert_all_equal_full(conn)
+
+
+def test_renaming_a_campaign_recomputes_the_groups_that_join_it(engine_db: str) -> None:
+    engine = PostgresModelEngine(engine_db)
+    with connect(engine_db) as conn:
+        seed(conn)
+        for statement, params in [
+            upsert_event("acme", 3, "sent", 7, 1, 10, "sms", None),
+            upsert_event("acme", 3, "failed", 8, 0, 0, "", "blocked"),
+        ]:
+            conn.execute(statement, params)
+        engine.refresh(PROJECT)
+        # When master data changes (no event changes)
+        conn.execute("UPDATE messaging.campaigns SET name = 'spring sale' WHERE tenant_id = 'acme'")
+        records = {r.model: r for r in engine.refresh(PROJECT)}
+        # Then the enriched groups carry the new name, incrementally, and models without the join are untouched
+        names = conn.execute(
+            "SELECT DISTINCT campaign_name FROM models.failure_reasons_daily WHERE tenant_id = 'acme'"
+        ).fetchall()
+        assert names == [("spring sale",)]
+        assert records["failure_reasons_daily"].mode == "incremental"
+        assert records["failure_reasons_daily"].rows_changed == 1
+        assert records["campaign_channel_hourly"].rows_changed == 0
+        assert records["message_status"].rows_changed == 0
+        # And deleting the campaign removes its enriched groups (inner join)
+        conn.execute("DELETE FROM messaging.campaigns WHERE tenant_id = 'acme'")
+        engine.refresh(PROJECT)
+        remaining = "SELECT count(*) FROM models.failure_reasons_daily WHERE tenant_id = 'acme'"
+        assert conn.execute(remaining).fetchone() == (0,)
+        assert_all_equal_full(conn)
+
+
+def test_the_query_role_sees_only_its_tenants_rows(engine_db: str) -> None:
+    engine = PostgresModelEngine(engine_db)
+    with connect(engine_db) as conn:
+        seed(conn)
+        engine.refresh(PROJECT)
+        assert {r[0] for r in conn.execute("SELECT tenant_id FROM models.message_status")} == {"acme", "globex"}
+        # When ta_query reads a summary table with app.tenant_id set, or unset
+        with conn.transaction():
+            conn.execute("SET LOCAL ROLE ta_query")
+            conn.execute("SELECT set_config('app.tenant_id', 'globex', true)")
+            seen = {r[0] for r in conn.execute("SELECT tenant_id FROM models.tenant_daily")}
+        with conn.transaction():
+            conn.execute("SET LOCAL ROLE ta_query")
+            unset = conn.execute("SELECT count(*) FROM models.message_status").fetchone()
+        # Then only that tenant's rows, and none without a tenant
+        assert seen == {"globex"}
+        assert unset == (0,)
+        # And the query role cannot read the change log or write a summary table
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("SET LOCAL ROLE ta_query")
+            conn.execute("SELECT count(*) FROM models.change_log")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("SET LOCAL ROLE ta_query")
+            conn.execute("DELETE FROM models.tenant_daily")
+
+
+def test_refreshes_are_logged_with_scope_mode_rows_and_duration(engine_db: str) -> None:
+    engine = PostgresModelEngine(engine_db)
+    with connect(engine_db) as conn:
+        seed(conn)
+        first = engine.refresh(PROJECT, models=["message_status"])
+        conn.execute(*upsert_event("acme", 3, "sent", 9, 1, 10, "sms", None))
+        conn.execute(*upsert_event("globex", 3, "sent", 9, 1, 10, "sms", None))
+        # When one tenant's changes are applied
+        second = engine.refresh(PROJECT, models=["message_status"], tenant_ids=["acme"])
+        logged = conn.execute(
+            "SELECT model, tenant_scope, mode, rows_changed, duration_s, warning FROM models.refresh_log ORDER BY id"
+        ).fetchall()
+        # Then the log holds one row per refresh, as returned
+        assert [(r.model, r.mode, r.rows_changed, r.warning) for r in first] == [
+            ("message_status", "full", 3, "first refresh")
+        ]
+        assert [(r.model, r.tenant_scope, r.mode, r.rows_changed) for r in second] == [
+            ("message_status", ("acme",), "incremental", 1)
+        ]
+        assert [row[:4] for row in logged] == [
+            ("message_status", None, "full", 3),
+            ("message_status", ["acme"], "incremental", 1),
+        ]
+        assert all(row[4] > 0 for row in logged)
+        assert engine.refresh_log(limit=1)[0].tenant_scope == ("acme",)
+        # And globex's change is still pending until its own refresh
+        assert summary(conn, "message_status", ("globex",)) != recomputed(conn, PROJECT, "message_status", ("globex",))
+        assert engine.refresh(PROJECT, models=["message_status"])[0].rows_changed == 1
+        assert summary(conn, "message_status") == recomputed(conn, PROJECT, "message_status")
+
+
+def write_model(root: Path, name: str, text: str) -> None:
+    path = root / "support" / f"{name}.sql"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_a_model_that_cannot_be_maintained_incrementally_is_refreshed_in_full_with_a_warning(
+    models_db: str, tmp_path: Path
+) -> None:
+    # Given a model with an outer join
+    write_model(
+        tmp_path,
+        "assigned",
+        "{{ config(grain=['tenant_id', 'ticket_id']) }}\n"
+        "SELECT t.tenant_id, t.ticket_id, COUNT(o.ticket_id) AS same_requester\n"
+        "FROM {{ source('support.tickets') }} AS t\n"
+        "LEFT JOIN {{ source('support.tickets') }} AS o\n"
+        "    ON o.tenant_id = t.tenant_id AND o.requester_id = t.requester_id\n"
+        "GROUP BY t.tenant_id, t.ticket_id",
+    )
+    project = load_project(tmp_path)
+    engine = PostgresModelEngine(models_db)
+    engine.ensure(project)
+    with connect(models_db) as conn:
+        conn.execute(
+            "INSERT INTO support.tickets (tenant_id, ticket_id, created_at, updated_at, requester_id) "
+            "SELECT 'acme', g, now(), now(), g % 2 FROM generate_series(1, 5) AS g"
+        )
+        engine.refresh(project)
+        conn.execute("DELETE FROM support.tickets WHERE ticket_id = 1")
+        # When refreshed again
+        [record] = engine.refresh(project)
+        # Then in full, saying why, and still right
+        assert record.mode == "full"
+        assert record.warning is not None and "LEFT OUTER JOIN" in record.warning
+        assert_all_equal_full(conn, project)
+
+
+def test_ensure_is_idempotent_and_a_changed_definition_rebuilds_the_model_and_its_children(
+    models_db: str, tmp_path: Path
+) -> None:
+    daily = (
+        "{{ config(grain=['tenant_id', 'day']) }}\n"
+        "SELECT t.tenant_id, DATE_TRUNC('day', t.created_at) AS day, COUNT(*) AS n\n"
+        "FROM {{ source('support.tickets') }} AS t GROUP BY 1, 2"
+    )
+    write_model(tmp_path, "daily", daily)
+    write_model(
+        tmp_path,
+        "monthly",
+        "{{ config(grain=['tenant_id', 'month']) }}\n"
+        "SELECT d.tenant_id, DATE_TRUNC('month', d.day) AS month, SUM(d.n) AS n\n"
+        "FROM {{ ref('daily') }} AS d GROUP BY 1, 2",
+    )
+    engine = PostgresModelEngine(models_db)
+    engine.ensure(load_project(tmp_path))
+    with connect(models_db) as conn:
+        conn.execute(
+            "INSERT INTO support.tickets (tenant_id, ticket_id, created_at, updated_at, status) "
+            "VALUES ('acme', 1, '2026-01-05', now(), 'open'), ('acme', 2, '2026-02-05', now(), 'solved')"
+        )
+        engine.refresh(load_project(tmp_path))
+        # When ensure runs again unchanged, then after the parent's definition changed
+        engine.ensure(load_project(tmp_path))
+        unchanged = engine.refresh(load_project(tmp_path))
+        write_model(
+            tmp_path, "daily", daily.replace("COUNT(*) AS n", "SUM(CASE WHEN t.status = 'open' THEN 1 ELSE 0 END) AS n")
+        )
+        project = load_project(tmp_path)
+        engine.ensure(project)
+        changed = engine.refresh(project)
+        # Then nothing was rebuilt the first time; the second time both are rebuilt in full, saying why
+        assert [(r.mode, r.rows_changed) for r in unchanged] == [("incremental", 0), ("incremental", 0)]
+        assert [(r.model, r.mode, r.warning) for r in changed] == [
+            ("daily", "full", "its definition changed"),
+            ("monthly", "full", "its input 'daily' was rebuilt"),
+        ]
+        assert conn.execute("SELECT month::date, n FROM models.monthly ORDER BY 1").fetchall()[0][1] == 1
+        assert_all_equal_full(conn, project)
+
+
+def test_a_group_left_by_changes_to_both_sides_of_a_join_is_removed(engine_db: str) -> None:
+    engine = PostgresModelEngine(engine_db)
+    with connect(engine_db) as conn:
+        # Given globex's only failure group: one message of campaign 1 sent at 22:00 on day 1, failed
+        seed(conn)
+        conn.execute(*upsert_event("globex", 1, "failed", 1, 0, 0, "", "blocked"))
+        engine.refresh(PROJECT)
+        assert len(summary(conn, "failure_reasons_daily", ("globex",))) == 1
+
+        # When, between two refreshes, the message's sending moves to day 2 and the campaign is deleted
+        with conn.transaction():
+            conn.execute(*upsert_event("globex", 1, "sent", 120, 1, 10, "email", None))
+            conn.execute("DELETE FROM messaging.campaigns WHERE tenant_id = 'globex'")
+        engine.refresh(PROJECT)
+
+        # Then the day-1 group is gone: its key is found only by joining the message's old image with the
+        # campaign's old image
+        assert summary(conn, "failure_reasons_daily", ("globex",)) == []
+        assert_all_equal_full(conn)
+
+
+def test_a_load_by_the_etl_role_under_its_tenant_is_captured(engine_db: str) -> None:
+    engine = PostgresModelEngine(engine_db)
+    with connect(engine_db) as conn:
+        seed(conn)
+        engine.refresh(PROJECT)
+        # When the loader writes as ta_etl with its tenant set, as the stores do
+        with conn.transaction():
+            conn.execute("SET LOCAL ROLE ta_etl")
+            conn.execute("SELECT set_config('app.tenant_id', 'acme', true)")
+            conn.execute(*upsert_event("acme", 4, "sent", 30, 1, 10, "sms", None))
+        records = {r.model: r for r in engine.refresh(PROJECT)}
+        # Then its change reaches the models incrementally
+        assert records["message_status"].mode == "incremental" and records["message_status"].rows_changed == 1
+        assert conn.execute("SELECT sent FROM models.tenant_daily WHERE tenant_id = 'acme'").fetchone() == (3,)
+        assert_all_equal_full(conn)

@@ -1,0 +1,169 @@
+"""Model files: parsing, the dependency graph computed from ref/source calls, and the errors a build reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tenant_analytics.errors import InvalidInput
+from tenant_analytics.models import ModelError, load_project
+
+GRAIN = "{{ config(grain=['tenant_id', 'day']) }}\n"
+
+
+def write(root: Path, relative: str, text: str) -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def daily(source: str) -> str:
+    return (
+        GRAIN
+        + f"SELECT t.tenant_id, DATE_TRUNC('day', t.created_at) AS day, COUNT(*) AS n FROM {source} AS t GROUP BY 1, 2"
+    )
+
+
+def test_packaged_project_is_in_dependency_order_with_declared_grains() -> None:
+    # Given the packaged model files
+    # When the project is loaded
+    project = load_project()
+
+    # Then every model comes after the models it refs, and the messaging hierarchy is wired as documented
+    names = [m.name for m in project.models]
+    for model in project.models:
+        assert all(names.index(ref) < names.index(model.name) for ref in model.refs)
+    assert project.get("campaign_channel_hourly").refs == ("message_status",)
+    assert project.get("failure_reasons_daily").sources == ("messaging.campaigns",)
+    assert project.get("template_category_daily").sources == ("messaging.templates",)
+    assert project.get("campaign_daily").refs == ("campaign_channel_hourly",)
+    assert project.get("tenant_daily").refs == ("campaign_daily",)
+    assert project.get("tickets_monthly").refs == ("tickets_daily",)
+    assert project.get("tickets_daily").sources == ("support.tickets",)
+    assert all(m.grain[0] == "tenant_id" and set(m.grain) <= set(m.columns) for m in project.models)
+    assert {m.domain for m in project.models} == {"messaging", "support"}
+
+
+def test_group_by_is_canonicalised_to_the_grain_expressions() -> None:
+    # Given a model grouping by position
+    # When it is parsed
+    model = load_project().get("tickets_daily")
+
+    # Then GROUP BY lists the grain expressions in grain order, refs resolved to tables
+    group = model.query.sql("postgres", comments=False).split("GROUP BY ", 1)[1]
+    assert group == (
+        "t.tenant_id, DATE_TRUNC('DAY', t.created_at), COALESCE(t.channel, 'unknown'), COALESCE(t.priority, 'none')"
+    )
+    assert "FROM support.tickets AS t" in model.query.sql("postgres")
+
+
+def test_descendants_follow_the_refs() -> None:
+    project = load_project()
+    # When asking which models depend on message_status
+    found = [m.name for m in project.descendants("message_status")]
+    # Then every model of the messaging hierarchy reading it directly or not is listed, none of support
+    assert set(found) == {
+        "campaign_channel_hourly",
+        "campaign_daily",
+        "tenant_daily",
+        "failure_reasons_daily",
+        "template_category_daily",
+    }
+
+
+def test_a_cycle_is_rejected_naming_the_file_and_the_cycle(tmp_path: Path) -> None:
+    # Given two models that ref each other
+    write(tmp_path, "support/a.sql", daily("{{ ref('b') }}"))
+    write(tmp_path, "support/b.sql", daily("{{ ref('a') }}"))
+
+    # When the project is loaded
+    with pytest.raises(ModelError) as err:
+        load_project(tmp_path)
+
+    # Then the error names a file of the cycle and the cycle itself
+    assert err.value.construct == "cycle"
+    assert "support/a.sql" in err.value.message or "support/b.sql" in err.value.message
+    assert "dependency cycle a -> b -> a" in err.value.message or "dependency cycle b -> a -> b" in err.value.message
+    assert isinstance(err.value, InvalidInput)
+
+
+def test_an_unknown_ref_is_rejected_naming_the_file_and_the_ref(tmp_path: Path) -> None:
+    write(tmp_path, "support/a.sql", daily("{{ source('support.tickets') }}"))
+    path = write(tmp_path, "support/b.sql", daily("{{ ref('missing_model') }}"))
+
+    with pytest.raises(ModelError) as err:
+        load_project(tmp_path)
+
+    assert err.value.file == str(path)
+    assert str(path) in err.value.message
+    assert "unknown ref 'missing_model'" in err.value.message
+
+
+def test_an_unknown_source_is_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, "support/a.sql", daily("{{ source('support.nope') }}"))
+    with pytest.raises(ModelError) as err:
+        load_project(tmp_path)
+    assert str(path) in err.value.message and "unknown source 'support.nope'" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("grain", "select", "problem"),
+    [
+        (
+            "['tenant_id', 'day', 'channel']",
+            "SELECT t.tenant_id, DATE_TRUNC('day', t.created_at) AS day, COUNT(*) AS n FROM {src} AS t GROUP BY 1, 2",
+            "grain column 'channel' is not an output column",
+        ),
+        (
+            "['tenant_id', 'day', 'n']",
+            "SELECT t.tenant_id, DATE_TRUNC('day', t.created_at) AS day, COUNT(*) AS n FROM {src} AS t GROUP BY 1, 2",
+            "grain column 'n' is not a GROUP BY key",
+        ),
+        (
+            "['tenant_id']",
+            "SELECT t.tenant_id, t.channel, COUNT(*) AS n FROM {src} AS t GROUP BY t.tenant_id, t.channel",
+            "GROUP BY key 'channel' is not in the declared grain",
+        ),
+        (
+            "['tenant_id']",
+            "SELECT t.tenant_id, COUNT(*) AS n FROM {src} AS t GROUP BY t.tenant_id, t.channel",
+            "GROUP BY expression 't.channel' is not an output column",
+        ),
+        (
+            "['day', 'tenant_id']",
+            "SELECT t.tenant_id, DATE_TRUNC('day', t.created_at) AS day, COUNT(*) AS n FROM {src} AS t GROUP BY 1, 2",
+            "must start with 'tenant_id'",
+        ),
+        (
+            "['tenant_id']",
+            "SELECT t.tenant_id, COUNT(*) AS n FROM support.tickets AS t GROUP BY 1",
+            "reads table 'support.tickets' directly",
+        ),
+    ],
+)
+def test_a_model_whose_columns_do_not_match_its_grain_is_rejected(
+    tmp_path: Path, grain: str, select: str, problem: str
+) -> None:
+    # Given a model whose output or GROUP BY disagrees with its declared grain
+    path = write(
+        tmp_path,
+        "support/bad.sql",
+        f"{{{{ config(grain={grain}) }}}}\n" + select.format(src="{{ source('support.tickets') }}"),
+    )
+
+    # When the project is loaded
+    with pytest.raises(ModelError) as err:
+        load_project(tmp_path)
+
+    # Then the message names the file and the problem
+    assert err.value.message.startswith(f"{path}: ")
+    assert problem in err.value.message
+
+
+def test_a_file_without_config_line_is_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, "support/x.sql", "SELECT 1")
+    with pytest.raises(ModelError) as err:
+        load_project(tmp_path)
+    assert str(path) in err.value.message and "config(grain=" in err.value.message
