@@ -83,6 +83,7 @@ def main() -> None:
         p.add_tenant("bench", "http://127.0.0.1:1/bench")
         store = runtime.store_opener()(p.registry.get("bench").store)
         stats = store.merge_curated("bench", {"tickets": CuratedFiles.from_bytes(_rows())})
+        store.refresh_models(["bench"])
         p.registry.record_load("bench", size_rows=stats.size_rows, loaded_through=datetime.now(UTC))
         service = query_runtime.query_service()
         queries = [parse_query(q) for q in DASHBOARD]

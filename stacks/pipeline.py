@@ -17,7 +17,7 @@ from constructs import Construct
 from tenant_analytics import constants as c
 
 from .config import PlatformConfig
-from .constructs.hourly_pipeline import HourlyPipeline, HourlySchedule
+from .constructs.hourly_pipeline import FunctionSchedule, HourlyPipeline, HourlySchedule
 from .constructs.lambda_runtime import PlatformFunction
 from .constructs.nag import acknowledge, acknowledge_data_grants, resource_finding
 from .constructs.spark import SparkCode, SparkData, SparkServerlessApplication, TransformJob
@@ -89,6 +89,9 @@ class PipelineStack(Stack):
         self.publish = function(
             "publish", "Advance data_version and freshness; record failures", Duration.minutes(5), in_vpc=True
         )
+        self.refresh = function(
+            "refresh", "Refresh models after a load, and on a schedule", Duration.minutes(15), in_vpc=True
+        )
 
         tenants_table.grant_read_data(self.plan)
         tenants_table.grant_read_data(self.export)
@@ -108,7 +111,15 @@ class PipelineStack(Stack):
         )
         cursors_table.grant_read_write_data(self.export)
         raw_bucket.grant_put(self.export)
-        curated_bucket.grant_read(self.export, f"{c.HISTORY_SUPPORT_PREFIX}/*")  # lists history for the manifest
+        history = f"{c.HISTORY_SUPPORT_PREFIX}/*"
+        curated_bucket.grant_read(self.export, history)
+        acknowledge(
+            self.export,
+            "AwsSolutions-IAM5",
+            "The export lists each tenant's curated history files to name them in the batch manifest: read-only,"
+            " under the history prefix (one folder per stream, tenant and run, so the objects are not known ahead).",
+            findings=(resource_finding(self, curated_bucket.arn_for_objects(history)),),
+        )
         artifacts_bucket.grant_read_write(self.export)
         tenants_table.grant_read_data(self.load)
         curated_bucket.grant_read(self.load)
@@ -117,12 +128,15 @@ class PipelineStack(Stack):
         tenants_table.grant_read_write_data(self.publish)
         cursors_table.grant_read_write_data(self.publish)  # marks landed pages as loaded
         stores.grant_access(self.publish)
+        tenants_table.grant_read_data(self.refresh)
+        stores.grant_access(self.refresh)
 
         self.functions: dict[str, lambda_.Function] = {
             "plan": self.plan,
             "export": self.export,
             "load": self.load,
             "publish": self.publish,
+            "refresh": self.refresh,
         }
         self.pipeline = HourlyPipeline(
             self,
@@ -152,4 +166,15 @@ class PipelineStack(Stack):
         self.functions["start"] = self.starter
         self.schedule = HourlySchedule(
             self, "Schedule", state_machine=self.state_machine, starter=self.starter, key=data_key
+        )
+        self.refresh_schedule = FunctionSchedule(
+            self,
+            "RefreshSchedule",
+            function=self.refresh,
+            expression=f"rate({c.MODEL_REFRESH_MINUTES} minutes)",
+            payload={},
+            name="model-refresh",
+            description="Refresh every store's models between hourly loads (streams land continuously)",
+            key=data_key,
+            max_event_age=Duration.minutes(c.MODEL_REFRESH_MINUTES),
         )

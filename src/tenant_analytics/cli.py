@@ -15,7 +15,7 @@ from typing import Any
 from unittest import mock
 
 from tenant_analytics.errors import InvalidInput, TenantAnalyticsError
-from tenant_analytics.settings import home_dir
+from tenant_analytics.settings import get_settings, home_dir
 from tenant_analytics.tenants.models import TenantStatus, Tier
 
 
@@ -74,6 +74,21 @@ def _parser() -> argparse.ArgumentParser:
     realtime.add_argument("--last", default="15m", help="how far back: 30s, 15m, 2h (at most 24h)")
     realtime.add_argument("--dimension")
 
+    models = sub.add_parser("models", help="the incremental models (SQL files, refreshed in DAG order)")
+    model_actions = models.add_subparsers(dest="action", required=True)
+    model_actions.add_parser("list", help="each model: domain, grain, inputs, and how it refreshes")
+    validate = model_actions.add_parser(
+        "validate", help="check model files against both compilers; exit 1 naming each file and construct"
+    )
+    validate.add_argument(
+        "--dir", type=Path, help="a folder of <domain>/<model>.sql files (default: the packaged ones)"
+    )
+    refresh = model_actions.add_parser("refresh", help="refresh the models of every store now")
+    refresh.add_argument("--full", action="store_true", help="recompute instead of applying changes")
+    refresh.add_argument("--tenant", action="append", help="only this tenant's changes (repeatable)")
+    log = model_actions.add_parser("log", help="the latest refreshes of every PostgreSQL store")
+    log.add_argument("--limit", type=int, default=20)
+
     token = sub.add_parser("token", help="print a development token for the local API")
     token.add_argument("--tenant", required=True)
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
@@ -122,6 +137,39 @@ def _serve(platform: Any, gateway: Any, port: int) -> None:
         server.server_close()
 
 
+def _models_offline(args: argparse.Namespace) -> int:
+    """``models list`` and ``models validate``: read the model files only, no store needed."""
+    from tenant_analytics.models import load_project, validate_project
+
+    if args.action == "validate":
+        directory = args.dir
+        if directory is not None and not directory.is_dir():
+            raise InvalidInput(f"no such folder: {directory}", field="dir")
+        findings = validate_project(directory)
+        for finding in findings:
+            print(f"error: {finding.message}", file=sys.stderr)
+        if findings:
+            return 1
+        project = load_project(directory)
+        print(f"{len(project.models)} model(s) valid: PostgreSQL summary tables and incremental Redshift views")
+        return 0
+    project = load_project()
+    print(f"{'model':<25} {'domain':<10} {'inputs':<37} grain")
+    for model in project.models:
+        print(f"{model.name:<25} {model.domain:<10} {', '.join(model.inputs):<37} {', '.join(model.grain)}")
+    return 0
+
+
+def _print_refreshes(store_id: str, records: list[Any]) -> None:
+    for r in records:
+        scope = ",".join(r.tenant_scope) if r.tenant_scope else "all tenants"
+        warning = f"  ({r.warning})" if r.warning else ""
+        print(
+            f"{store_id:<11} {r.model:<28} {r.mode:<11} {r.rows_changed:>8} rows  {r.duration_s * 1000:>8.1f} ms  "
+            f"{scope}{warning}"
+        )
+
+
 def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     home = home_dir()
@@ -137,6 +185,9 @@ def run(argv: list[str]) -> int:
 
         print(openapi_document())
         return 0
+
+    if args.command == "models" and args.action in ("list", "validate"):
+        return _models_offline(args)
 
     from tenant_analytics.local.api import LocalApiGateway
     from tenant_analytics.local.platform import local_platform
@@ -177,6 +228,20 @@ def run(argv: list[str]) -> int:
                     file=sys.stderr,
                 )
             return 1 if failed else 0
+        elif args.command == "models" and args.action == "refresh":
+            from tenant_analytics.pipeline import runtime
+
+            for store_id in sorted(get_settings().stores):
+                store = runtime.store_opener()(store_id)
+                _print_refreshes(store_id, store.refresh_models(args.tenant, full=args.full))
+        elif args.command == "models":
+            from tenant_analytics.pipeline import runtime
+            from tenant_analytics.stores.postgres import PostgresStore
+
+            for store_id in sorted(get_settings().stores):
+                store = runtime.store_opener()(store_id)
+                if isinstance(store, PostgresStore):
+                    _print_refreshes(store_id, store.refresh_log(args.limit))
         elif args.command == "query":
             try:
                 document = json.loads(args.query)

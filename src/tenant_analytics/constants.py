@@ -56,6 +56,7 @@ LAMBDA_HANDLERS: Final[dict[str, str]] = {
     "export": "lambdas.export.handler.lambda_handler",
     "load": "lambdas.load.handler.lambda_handler",
     "publish": "lambdas.publish.handler.lambda_handler",
+    "refresh": "lambdas.refresh.handler.lambda_handler",
     "query": "lambdas.query.handler.lambda_handler",
     "authorizer": "lambdas.authorizer.handler.lambda_handler",
     "aggregator": "lambdas.aggregator.handler.lambda_handler",
@@ -92,6 +93,9 @@ CACHE_TABLE_KEY: Final = "cache_key"
 CACHE_TTL_ATTRIBUTE: Final = "expires_at"
 # Analytics stores as named in the STORES env var.
 AURORA_STORE_ID: Final = "aurora-1"
+OPERATIONAL_STORE_ID: Final = AURORA_STORE_ID  # where Redshift tenants' top-level metrics are copied for reporting
+OPERATIONAL_SCHEMA: Final = "operational"
+OPERATIONAL_MODELS: Final[tuple[str, ...]] = ("tenant_daily",)  # models copied, by name
 REDSHIFT_STORE_ID: Final = "redshift-1"
 ANALYTICS_DATABASE: Final = "analytics"
 REDSHIFT_NAMESPACE: Final = "tenant-analytics-prod"
@@ -103,6 +107,9 @@ EMR_APPLICATION: Final = "tenant-analytics-spark"
 METRICS_NAMESPACE: Final = "TenantAnalytics"
 FRESHNESS_METRIC: Final = "FreshnessLagSeconds"
 FAILED_TENANTS_METRIC: Final = "TenantsFailed"
+MODEL_REFRESH_MINUTES: Final = 5  # the scheduled refresh's period
+MODELS_REFRESHED_METRIC: Final = "ModelsRefreshed"  # per refresh run; the models-freshness alarm wants it steady
+MODEL_REFRESH_FAILURES_METRIC: Final = "ModelRefreshFailures"  # stores whose refresh failed
 PIPELINE_SERVICE: Final = "pipeline"  # Powertools service name of the pipeline functions (a metric dimension)
 # S3 prefixes written by Firehose (change stream copy) and the Glue driver.
 RAW_CDC_PREFIX: Final = "raw/cdc/"

@@ -111,6 +111,37 @@ class PlatformAlarms(Construct):
             missing=cw.TreatMissingData.BREACHING,
             description="Tenant data is older than the freshness objective",
         )
+        # The refresh function reports each run, scheduled or after a load, under the pipeline service.
+        self.models_refreshed = cw.Metric(
+            namespace=c.METRICS_NAMESPACE,
+            metric_name=c.MODELS_REFRESHED_METRIC,
+            dimensions_map={"service": c.PIPELINE_SERVICE},
+            statistic="Sum",
+            period=Duration.minutes(c.MODEL_REFRESH_MINUTES),
+        )
+        self.model_refresh_failures = cw.Metric(
+            namespace=c.METRICS_NAMESPACE,
+            metric_name=c.MODEL_REFRESH_FAILURES_METRIC,
+            dimensions_map={"service": c.PIPELINE_SERVICE},
+            statistic="Sum",
+            period=Duration.minutes(c.MODEL_REFRESH_MINUTES),
+        )
+        self._alarm(
+            "ModelsStale",
+            self.models_refreshed,
+            threshold=1,
+            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=3,
+            # Three periods without a refresh: models are past their freshness target (15 minutes).
+            missing=cw.TreatMissingData.BREACHING,
+            description="No model refresh has completed for three refresh periods",
+        )
+        self._alarm(
+            "ModelRefreshFailures",
+            self.model_refresh_failures,
+            threshold=1,
+            description="A store's model refresh failed (see the refresh function's log)",
+        )
 
     def _alarm(
         self,

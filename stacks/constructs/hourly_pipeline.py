@@ -27,7 +27,7 @@ HOURLY_CRON = "cron(5 * * * ? *)"
 
 
 class HourlyPipeline(Construct):
-    """STANDARD state machine, logging ALL to an encrypted group, traced; may invoke only its four functions,
+    """STANDARD state machine, logging ALL to an encrypted group, traced; may invoke only its five functions,
     start/poll only the transform job and job runs of the Spark application, and pass only its job role."""
 
     def __init__(
@@ -57,6 +57,7 @@ class HourlyPipeline(Construct):
                 "ExportFunctionArn": functions["export"].function_arn,
                 "LoadFunctionArn": functions["load"].function_arn,
                 "PublishFunctionArn": functions["publish"].function_arn,
+                "RefreshFunctionArn": functions["refresh"].function_arn,
                 "TransformJobName": transform_job_name,
                 "EmrApplicationId": spark.application.attr_application_id,
                 "EmrJobRoleArn": spark.job_role.role_arn,
@@ -97,7 +98,7 @@ class HourlyPipeline(Construct):
             self.state_machine,
             "AwsSolutions-IAM5",
             "Log delivery (logs:*LogDelivery*, DescribeLogGroups/ResourcePolicies) and X-Ray trace writes accept"
-            " no resource ARN; lambda:InvokeFunction covers the versions/aliases (<arn>:*) of the four functions.",
+            " no resource ARN; lambda:InvokeFunction covers the versions/aliases (<arn>:*) of the five functions.",
             findings=(
                 ANY_RESOURCE,
                 *(resource_finding(self, f"{function.function_arn}:*") for function in functions.values()),
@@ -105,9 +106,58 @@ class HourlyPipeline(Construct):
         )
 
 
-class HourlySchedule(Construct):
-    """EventBridge Scheduler: at minute 5 of every hour, the start function starts the run of the last hour
-    as the execution ``hourly-YYYYmmddTHH``, so a repeated delivery cannot start the same hour twice."""
+class FunctionSchedule(Construct):
+    """EventBridge Scheduler invoking one function on a schedule, KMS-encrypted, with retries and a dead-letter
+    queue for deliveries that still fail."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function: lambda_.IFunction,
+        expression: str,
+        payload: Mapping[str, object],
+        name: str,
+        description: str,
+        key: kms.IKey,
+        max_event_age: Duration,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(
+            self,
+            "InvokeRole",
+            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+            description=f"EventBridge Scheduler invokes the {name} function",
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5",
+            f"lambda:InvokeFunction on the {name} function covers its versions and aliases (<arn>:*).",
+            findings=(resource_finding(self, f"{function.function_arn}:*"),),
+        )
+        self.failures = FailureQueue(self, "Failures", key=key)
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            schedule_name=f"{c.PROJECT}-{name}",
+            description=description,
+            schedule=scheduler.ScheduleExpression.expression(expression),
+            key=key,
+            target=targets.LambdaInvoke(
+                function,
+                role=self.role,
+                input=scheduler.ScheduleTargetInput.from_object(dict(payload)),
+                dead_letter_queue=self.failures.queue,
+                retry_attempts=3,
+                max_event_age=max_event_age,
+            ),
+        )
+
+
+class HourlySchedule(FunctionSchedule):
+    """At minute 5 of every hour, the start function starts the run of the last hour as the execution
+    ``hourly-YYYYmmddTHH``, so a repeated delivery cannot start the same hour twice."""
 
     def __init__(
         self,
@@ -118,36 +168,15 @@ class HourlySchedule(Construct):
         starter: lambda_.IFunction,
         key: kms.IKey,
     ) -> None:
-        super().__init__(scope, construct_id)
-        state_machine.grant_start_execution(starter)
-        self.role = iam.Role(
-            self,
-            "InvokeRole",
-            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
-            description="EventBridge Scheduler invokes the hourly start function",
-        )
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5",
-            "lambda:InvokeFunction on the start function covers its versions and aliases (<arn>:*).",
-            findings=(resource_finding(self, f"{starter.function_arn}:*"),),
-        )
-        self.failures = FailureQueue(self, "Failures", key=key)
-        self.schedule = scheduler.Schedule(
-            self,
-            "Schedule",
-            schedule_name=f"{c.PROJECT}-hourly",
+        super().__init__(
+            scope,
+            construct_id,
+            function=starter,
+            expression=HOURLY_CRON,
+            payload={"scheduled_time": scheduler.ContextAttribute.scheduled_time},
+            name="hourly",
             description="Start the hourly tenant pipeline",
-            schedule=scheduler.ScheduleExpression.expression(HOURLY_CRON),
             key=key,
-            target=targets.LambdaInvoke(
-                starter,
-                role=self.role,
-                input=scheduler.ScheduleTargetInput.from_object(
-                    {"scheduled_time": scheduler.ContextAttribute.scheduled_time}
-                ),
-                dead_letter_queue=self.failures.queue,
-                retry_attempts=3,
-                max_event_age=Duration.hours(1),
-            ),
+            max_event_age=Duration.hours(1),
         )
+        state_machine.grant_start_execution(starter)

@@ -72,3 +72,38 @@ def test_bad_input_gets_one_line_errors(tmp_path: Path, pg_admin: str) -> None:
     bad_id = cli(home, pg_admin, "tenants", "add", "--id", "Has Spaces", "--source-url", "http://x")
     assert bad_id.returncode == 2 and "tenant id 'Has Spaces' is not allowed" in bad_id.stderr
     assert len(bad_id.stderr.strip().splitlines()) == 1
+
+
+def test_models_validate_names_each_file_and_construct_that_would_not_refresh_incrementally(
+    tmp_path: Path, pg_admin: str
+) -> None:
+    # Given a folder with one good model and one using constructs Redshift cannot refresh incrementally
+    folder = tmp_path / "models" / "messaging"
+    folder.mkdir(parents=True)
+    (folder / "sent_daily.sql").write_text(
+        "{{ config(grain=['tenant_id', 'day']) }}\n"
+        "SELECT e.tenant_id, DATE_TRUNC('day', e.event_at) AS day, COUNT(*) AS sent\n"
+        "FROM {{ source('messaging.events') }} AS e WHERE e.event_type = 'sent' GROUP BY 1, 2\n"
+    )
+    (folder / "readers.sql").write_text(
+        "{{ config(grain=['tenant_id', 'day']) }}\n"
+        "SELECT s.tenant_id, s.day, COUNT(DISTINCT c.campaign_id) AS campaigns, MEDIAN(s.sent) AS typical\n"
+        "FROM {{ ref('sent_daily') }} AS s LEFT JOIN {{ source('messaging.campaigns') }} AS c\n"
+        "ON c.tenant_id = s.tenant_id GROUP BY 1, 2\n"
+    )
+
+    # When it is validated, and the packaged models are validated and listed
+    bad = cli(tmp_path / "home", pg_admin, "models", "validate", "--dir", str(tmp_path / "models"))
+    good = cli(tmp_path / "home", pg_admin, "models", "validate")
+    listed = cli(tmp_path / "home", pg_admin, "models", "list")
+
+    # Then the bad folder fails naming the file and each construct, and the packaged models pass
+    assert bad.returncode == 1
+    lines = bad.stderr.strip().splitlines()
+    assert all("readers.sql" in line for line in lines)
+    assert any("LEFT OUTER JOIN" in line for line in lines)
+    assert any("COUNT(DISTINCT" in line for line in lines)
+    assert any("MEDIAN" in line for line in lines)
+    assert "sent_daily" not in bad.stderr
+    assert good.returncode == 0 and "valid" in good.stdout
+    assert listed.returncode == 0 and "tenant_daily" in listed.stdout and "tickets_daily" in listed.stdout

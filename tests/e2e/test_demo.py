@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -9,6 +10,12 @@ import pytest
 
 from tenant_analytics.local import demo
 from tenant_analytics.local.platform import local_platform
+from tenant_analytics.sources.messaging import (
+    MessagingTenantSpec,
+    generate_messaging_data,
+    reference_campaign_channel_hours,
+    unique_events,
+)
 from tenant_analytics.sources.synthetic import (
     changed_since,
     default_tenants,
@@ -48,9 +55,10 @@ def test_demo_numbers_equal_an_independent_count(tmp_path: Path, pg_admin: str, 
     got = {s.tenant_id: (s.tickets_loaded, s.busiest_day, s.busiest_day_created) for s in summaries}
     assert got == expected
     assert {s.tier for s in summaries} == {"aurora", "redshift"}
-    # and two hours ran, the second moving only what changed since the first
-    assert all(s.data_version == 2 for s in summaries)
-    exported = [int(line.split(": ")[1].split()[0]) for line in lines if "changed records exported" in line]
+    # and two hours ran (plus one publish per messaging batch), the second moving only what changed
+    batches = {m.tenant_id: m.batches for m in result.messaging}
+    assert all(s.data_version == 2 + batches.get(s.tenant_id, 0) for s in summaries)
+    exported = [int(m.group(1)) for line in lines if (m := re.search(r"[(, ]tickets (\d+)[,)]", line))]
     dataset = generate_dataset(demo.DEMO_SEED, default_tenants(), demo.DEMO_START, demo.DEMO_END)
     first = sum(len(latest_versions(v, demo.DEMO_FIRST_HOUR_SEES)) for v in dataset.values())
     changed = sum(len(changed_since(v, demo.DEMO_FIRST_HOUR_SEES, demo.DEMO_END)) for v in dataset.values())
@@ -63,3 +71,16 @@ def test_demo_numbers_equal_an_independent_count(tmp_path: Path, pg_admin: str, 
         )
         assert (created, sent) == (inserts["tickets"], inserts["messages"])
     assert len(result.live.totals) == len(default_tenants())
+    # and the messaging tenants' daily model equals a replay of every event that arrived
+    for m in result.messaging:
+        spec = MessagingTenantSpec(m.tenant_id, demo.MESSAGING_SIZES[m.tenant_id])
+        data = generate_messaging_data(spec, demo.DEMO_SEED, demo.MESSAGING_START, demo.MESSAGING_END)
+        hours = reference_campaign_channel_hours(data.events, data.campaigns)
+        assert (m.sent, m.delivered, m.read, m.failed) == (
+            sum(h.sent for h in hours),
+            sum(h.delivered for h in hours),
+            sum(h.read for h in hours),
+            sum(h.failed for h in hours),
+        )
+        assert m.events_landed == len(unique_events(data.events))
+    assert [m.tenant_id for m in result.messaging] == list(demo.MESSAGING_SIZES)

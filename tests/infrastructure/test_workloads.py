@@ -202,8 +202,39 @@ def test_firehose_copies_the_stream_into_raw_cdc(synth: SynthResult) -> None:
     assert destination["CloudWatchLoggingOptions"]["Enabled"] is True
 
 
+def _function_id(synth: SynthResult, logical: str) -> str:
+    found = [
+        logical_id
+        for _, logical_id, res in synth.resources("AWS::Lambda::Function")
+        if res["Properties"].get("Handler") == c.LAMBDA_HANDLERS[logical]
+    ]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_models_are_refreshed_on_a_schedule_and_between_load_and_publish(synth: SynthResult) -> None:
+    # A schedule every few minutes invokes the refresh function with the "all stores" input
+    schedules = [
+        s for s in synth.resources("AWS::Scheduler::Schedule") if "model-refresh" in s[2]["Properties"]["Name"]
+    ]
+    assert len(schedules) == 1
+    props = schedules[0][2]["Properties"]
+    assert props["ScheduleExpression"] == f"rate({c.MODEL_REFRESH_MINUTES} minutes)"
+    assert props["Target"]["Arn"] == {"Fn::GetAtt": [_function_id(synth, "refresh"), "Arn"]}
+    assert json.loads(props["Target"]["Input"]) == {} and "DeadLetterConfig" in props["Target"]
+    # and the state machine calls it after the load, before publish
+    definition = json.loads((REPO / "state_machines" / c.ASL_HOURLY).read_text())
+    states = definition["States"]["ProcessBatches"]["ItemProcessor"]["States"]
+    assert states["Load"]["Next"] == "RefreshModels" and states["RefreshModels"]["Next"] == "Publish"
+    # and a stale-models alarm watches it
+    alarms = {r["Properties"]["AlarmName"] for _, _, r in synth.resources("AWS::CloudWatch::Alarm")}
+    assert {f"{c.PROJECT}-ModelsStale", f"{c.PROJECT}-ModelRefreshFailures"} <= alarms
+
+
 def test_schedule_starts_the_hourly_run_through_the_start_function(synth: SynthResult) -> None:
-    schedules = synth.resources("AWS::Scheduler::Schedule")
+    schedules = [
+        s for s in synth.resources("AWS::Scheduler::Schedule") if s[2]["Properties"]["Name"].endswith("hourly")
+    ]
     assert len(schedules) == 1
     props = schedules[0][2]["Properties"]
     assert props["ScheduleExpression"] == "cron(5 * * * ? *)"
@@ -246,7 +277,7 @@ def test_query_api_is_authorized_throttled_and_logged(synth: SynthResult) -> Non
     api.has_resource_properties(
         "AWS::ApiGateway::UsagePlan", {"Throttle": Match.object_like({"RateLimit": Match.any_value()})}
     )
-    api.resource_count_is("AWS::ApiGateway::ApiKey", 1)
+    api.resource_count_is("AWS::ApiGateway::ApiKey", 0)  # each tenant's key is made at registration
     api.has_resource_properties(
         "AWS::ApiGateway::Stage",
         {

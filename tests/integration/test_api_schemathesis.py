@@ -32,6 +32,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, pg_admin: str) -> Iterator[tup
             f"{i},2026-01-0{i}T10:00:00Z,2026-01-0{i}T10:00:00Z,open,high,email,1,,,,,,,\n".encode() for i in (1, 2, 3)
         ]
         store.merge_curated("acme", {"tickets": CuratedFiles.from_bytes(rows)})
+        store.refresh_models(["acme"])
         server = make_server(LocalApiGateway(), 0)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

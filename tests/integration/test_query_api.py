@@ -58,7 +58,9 @@ def platform(tmp_path: Path, pg_admin: str, db_prefix: str) -> Iterator[LocalPla
         }
         for tenant_id, rows in data.items():
             tenant = p.registry.get(tenant_id)
-            stats = runtime.store_opener()(tenant.store).merge_curated(tenant_id, {"tickets": csv(rows)})
+            store = runtime.store_opener()(tenant.store)
+            stats = store.merge_curated(tenant_id, {"tickets": csv(rows)})
+            store.refresh_models([tenant_id])  # as the pipeline does between load and publish
             p.registry.record_load(tenant_id, size_rows=stats.size_rows, loaded_through=HOUR)
         yield p
 
@@ -111,7 +113,8 @@ def test_bad_queries_get_400_with_the_field_and_unknown_tenants_404(platform: Lo
     assert bad.status == 400
     assert bad.json()["error"] == {
         "code": "invalid_query",
-        "message": "unknown measure 'nope' in dataset 'tickets'; allowed: ['requesters', 'tickets_created']",
+        "message": "unknown measure 'nope' in dataset 'tickets'; allowed: ['requesters', 'solve_rate', "
+        "'tickets_assigned', 'tickets_created', 'tickets_solved', 'tickets_unresolved']",
         "field": "measures[0]",
     }
     assert call(gw, platform.token("stranger"), DAILY).status == 404
@@ -144,6 +147,7 @@ def test_a_load_makes_cached_answers_unreachable_once_the_bound_has_passed(
     # When a load adds a ticket and bumps the data version
     store = runtime.store_opener()(platform.registry.get("acme").store)
     store.merge_curated("acme", {"tickets": csv([(4, "2026-01-02T10:00:00Z", "new", "web")])})
+    store.refresh_models(["acme"])
     platform.registry.record_load("acme", size_rows=4, loaded_through=HOUR)
     # Then the first request after the bound is answered afresh, not from the cached answer
     time.sleep(0.25)

@@ -26,7 +26,7 @@ from psycopg import sql
 from tenant_analytics.cdc.config import CdcConfig, load_config
 from tenant_analytics.cdc.model import TENANT_ID_PATTERN, BinRow
 from tenant_analytics.errors import InvalidInput, StoreUnavailable
-from tenant_analytics.stores.postgres import ETL_ROLE, QUERY_ROLE, ROLES_SQL
+from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL
 
 SCHEMA = "realtime"
 

@@ -16,8 +16,11 @@ from tenant_analytics.cdc.synthetic import ticket_changes
 from tenant_analytics.local.api import LocalApiGateway
 from tenant_analytics.local.platform import LocalPlatform, local_platform
 from tenant_analytics.local.stream import replay_to_stream
+from tenant_analytics.models import RefreshRecord
+from tenant_analytics.pipeline import runtime
+from tenant_analytics.sources.messaging import MessagingTenantSpec, generate_messaging_data
 from tenant_analytics.sources.server import SourceServer
-from tenant_analytics.sources.synthetic import TenantSpec, default_tenants, generate_dataset
+from tenant_analytics.sources.synthetic import TenantSpec, default_tenants, generate_support_data
 from tenant_analytics.tenants.models import Tier
 
 DEMO_SEED = 42
@@ -103,10 +106,76 @@ def realtime_total(platform: LocalPlatform, gateway: LocalApiGateway, tenant_id:
     return sum(int(b["n"]) for b in response.json()["bins"])
 
 
+MESSAGING_SIZES = {"acme": 4000, "globex": 2000, "initech": 1300}  # messages over the window
+MESSAGING_START = datetime(2026, 10, 28, tzinfo=UTC)
+MESSAGING_END = datetime(2026, 10, 31, tzinfo=UTC)
+MESSAGING_BATCH_HOURS = 12
+TENANT_DAILY_SQL = (
+    "SELECT COALESCE(SUM(sent), 0), COALESCE(SUM(delivered), 0), COALESCE(SUM(opened), 0), COALESCE(SUM(failed), 0) "
+    "FROM models.tenant_daily WHERE tenant_id = %s"
+)
+
+
+@dataclass(frozen=True)
+class MessagingSummary:
+    tenant_id: str
+    batches: int
+    events_landed: int
+    sent: int
+    delivered: int
+    read: int
+    failed: int
+
+
+def messaging_streams(platform: LocalPlatform, seed: int, say: Callable[[str], None]) -> list[MessagingSummary]:
+    """Land three days of sends and late receipts batch by batch, each followed by an incremental refresh."""
+    datasets = [
+        generate_messaging_data(
+            MessagingTenantSpec(tenant_id, messages),
+            seed,
+            MESSAGING_START,
+            MESSAGING_END,
+            batch_hours=MESSAGING_BATCH_HOURS,
+        )
+        for tenant_id, messages in MESSAGING_SIZES.items()
+    ]
+    say(
+        f"messaging streams: sends and delivery receipts of {len(datasets)} tenants land in "
+        f"{MESSAGING_BATCH_HOURS}-hour batches (receipts late and out of order); models refresh after each"
+    )
+    landed: dict[str, int] = {}
+    batches: dict[str, int] = {}
+    last: list[RefreshRecord] = []
+    for index in range(max(len(d.batches) for d in datasets)):
+        for data in datasets:
+            if index < len(data.batches):
+                landing = platform.land_messaging(data.tenant_id, data.batches[index])
+                landed[data.tenant_id] = landed.get(data.tenant_id, 0) + landing.stats.events_inserted
+                batches[data.tenant_id] = batches.get(data.tenant_id, 0) + 1
+                last = landing.refreshed
+    say("  the last refresh (one tenant's changes, each model in dependency order):")
+    for record in last:
+        say(
+            f"    {record.model:<25} {record.mode:<11} {record.rows_changed:>6} rows"
+            f"  {record.duration_s * 1000:>7.1f} ms"
+        )
+    summaries = []
+    for tenant_id in MESSAGING_SIZES:
+        store = runtime.store_opener()(platform.registry.get(tenant_id).store)
+        sent, delivered, read, failed = (int(v) for v in store.query(tenant_id, TENANT_DAILY_SQL, [tenant_id])[1][0])
+        summaries.append(
+            MessagingSummary(
+                tenant_id, batches.get(tenant_id, 0), landed.get(tenant_id, 0), sent, delivered, read, failed
+            )
+        )
+    return summaries
+
+
 @dataclass(frozen=True)
 class DemoResult:
     summaries: list[TenantSummary]
     live: LiveStream
+    messaging: list[MessagingSummary] = field(default_factory=list)
 
 
 def run_demo(
@@ -121,8 +190,11 @@ def run_demo(
     specs = tenants or default_tenants()
     shutil.rmtree(home, ignore_errors=True)
     t0 = time.monotonic()
-    say(f"generating synthetic support data for {len(specs)} tenants (seed {seed}) ...")
-    dataset = generate_dataset(seed, specs, DEMO_START, DEMO_END)
+    say(
+        f"generating synthetic support data for {len(specs)} tenants (seed {seed}): tickets, ticket events, users, "
+        "organizations, groups ..."
+    )
+    dataset = generate_support_data(seed, specs, DEMO_START, DEMO_END)
     with SourceServer(dataset, now=DEMO_FIRST_HOUR_SEES) as source, local_platform(home) as platform:
         say(
             f"source API on {source.base_url('<tenant>')}; embedded PostgreSQL, moto and local Spark up "
@@ -147,14 +219,22 @@ def run_demo(
             batches = output.get("batches", [])
             failed = [f for b in batches for f in b.get("failed", [])]
             exported = sum(b.get("records_exported", 0) for b in batches)
+            by_stream: dict[str, int] = {}
+            for b in batches:
+                for stream, n in b.get("records_by_stream", {}).items():
+                    by_stream[stream] = by_stream.get(stream, 0) + n
             loaded = sorted({t for b in batches for t in b.get("loaded", [])})
             say(
-                f"  {execution['status']} at {time.monotonic() - t0:.1f} s: {exported} changed records exported, "
+                f"  {execution['status']} at {time.monotonic() - t0:.1f} s: {exported} changed records exported "
+                f"({', '.join(f'{k} {v}' for k, v in sorted(by_stream.items()))}), "
                 f"{len(loaded)} tenant(s) loaded, {len(failed)} failed"
             )
             for failure in failed:
                 say(f"    {failure['tenant_id']}: {failure['step']}: {failure['error']}")
         gateway = LocalApiGateway()
+        messaging = (
+            messaging_streams(platform, seed, say) if {s.tenant_id for s in specs} >= set(MESSAGING_SIZES) else []
+        )
         live = live_stream(home, [spec.tenant_id for spec in specs], say)
         summaries = summarize(platform, gateway)
         say("")
@@ -169,6 +249,18 @@ def run_demo(
                 f"{s.busiest_day_created:>7}  {s.data_version:>12}  {created:>21}  {sent:>13}"
             )
             live.totals[s.tenant_id] = (created, sent)
+        if messaging:
+            say("")
+            say(
+                f"{'tenant':<10} {'events landed':>13} {'sent':>7} {'delivered':>10} {'read':>7} {'failed':>7}"
+                "  (models.tenant_daily)"
+            )
+            for m in messaging:
+                rate = f"{m.delivered / m.sent:.1%}" if m.sent else "-"
+                say(
+                    f"{m.tenant_id:<10} {m.events_landed:>13} {m.sent:>7} {m.delivered:>10} {m.read:>7}"
+                    f" {m.failed:>7}  delivery {rate}"
+                )
         say("")
         say("Query the local API yourself:")
         say(f"  export TENANT_ANALYTICS_HOME={home}")
@@ -186,4 +278,4 @@ def run_demo(
             keep_serving(platform, gateway)
         if any(status != "SUCCEEDED" for status in statuses) or failed:
             raise RuntimeError("the demo's pipeline run did not load every tenant")
-    return DemoResult(summaries=summaries, live=live)
+    return DemoResult(summaries=summaries, live=live, messaging=messaging)

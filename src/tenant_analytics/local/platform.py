@@ -17,21 +17,34 @@ from unittest import mock
 from botocore.exceptions import ClientError
 
 from tenant_analytics import constants as c
-from tenant_analytics.errors import TenantAnalyticsError
+from tenant_analytics.errors import InvalidInput, TenantAnalyticsError
 from tenant_analytics.local.api import ApiResponse, LocalApiGateway
 from tenant_analytics.local.aws import LocalAws, local_aws
 from tenant_analytics.local.postgres import admin_url, ensure_database
+from tenant_analytics.models import RefreshRecord
 from tenant_analytics.pipeline import runtime
 from tenant_analytics.pipeline.plan import last_complete_hour, parse_hour
+from tenant_analytics.pipeline.refresh import export_operational
 from tenant_analytics.pipeline.start import execution_name
 from tenant_analytics.query import runtime as query_runtime
 from tenant_analytics.query.auth import DevSigner
 from tenant_analytics.query.contract import Answer, parse_query
 from tenant_analytics.settings import database_url, get_settings
+from tenant_analytics.sources.messaging import MessagingBatch
+from tenant_analytics.stores.messaging import MessagingMergeStats
+from tenant_analytics.stores.postgres import PostgresStore
 from tenant_analytics.tenants.models import Tenant, Tier
 from tenant_analytics.tenants.registry import TenantRegistry
 
 LOCAL_STORES = {"aurora-1": "aurora", "redshift-1": "redshift"}
+
+
+@dataclass(frozen=True)
+class MessagingLanding:
+    """What landing one messaging batch did: the merge, and each model's refresh."""
+
+    stats: MessagingMergeStats
+    refreshed: list[RefreshRecord]
 
 
 @dataclass
@@ -78,6 +91,21 @@ class LocalPlatform:
         if "output" in desc:
             desc["output"] = json.loads(desc["output"])
         return desc
+
+    def land_messaging(self, tenant_id: str, batch: MessagingBatch) -> MessagingLanding:
+        """Land a tenant's messaging batch in its store, refresh the models for it, publish (data_version + 1)."""
+        tenant = self.registry.get(tenant_id)
+        store = runtime.store_opener()(tenant.store)
+        if not isinstance(store, PostgresStore):
+            raise InvalidInput(f"local messaging landing needs a PostgreSQL store; '{tenant.store}' is not one")
+        stats = store.land_messaging(tenant_id, batch)
+        refreshed = store.refresh_models([tenant_id])
+        if tenant.tier is Tier.REDSHIFT:
+            exported = export_operational(tenant.store, [tenant_id], runtime.store_opener())
+            if exported.store_errors:
+                raise InvalidInput(f"operational export of '{tenant_id}' failed: {exported.store_errors}")
+        self.registry.record_load(tenant_id, size_rows=tenant.size_rows, loaded_through=batch.arrived_to)
+        return MessagingLanding(stats=stats, refreshed=refreshed)
 
     def query(self, tenant_id: str, document: Any) -> Answer:
         """Answer a query for ``tenant_id`` through the same service the query Lambda uses."""

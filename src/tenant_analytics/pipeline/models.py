@@ -59,7 +59,7 @@ class TenantExport(BaseModel):
 
 class TenantFailure(BaseModel):
     tenant_id: str
-    step: Literal["export", "transform", "load", "publish", "batch"]
+    step: Literal["export", "transform", "load", "refresh", "publish", "batch"]
     error: str
 
 
@@ -87,6 +87,23 @@ class LoadResult(BaseModel):
     failures: list[TenantFailure] = Field(default_factory=list)
 
 
+class ModelRefresh(BaseModel):
+    """One model's refresh in one store."""
+
+    store: str
+    model: str
+    mode: Literal["incremental", "full"]
+    rows_changed: int
+    duration_s: float
+    warning: str | None = None
+
+
+class RefreshResult(BaseModel):
+    refreshed: list[ModelRefresh] = Field(default_factory=list)
+    failures: list[TenantFailure] = Field(default_factory=list)
+    store_errors: dict[str, str] = Field(default_factory=dict, description="store id -> why its refresh failed")
+
+
 class StepOutputs(BaseModel):
     export: ExportResult
 
@@ -106,6 +123,7 @@ class PublishResult(BaseModel):
     unchanged: list[str] = Field(default_factory=list)
     failed: list[TenantFailure] = Field(default_factory=list)
     records_exported: int = Field(default=0, description="source records landed by this run's exports")
+    records_by_stream: dict[str, int] = Field(default_factory=dict, description="records_exported per source stream")
     records_quarantined: int = Field(default=0, description="source records rejected and quarantined")
     freshness_lag_seconds: int | None = Field(
         default=None, description="seconds from the end of the published hour to now (None if nothing published)"
@@ -127,6 +145,7 @@ class BatchState(BaseModel):
     poll_seconds: int = 0
     step: StepOutputs | None = None
     load: LoadResult | None = None
+    refresh: RefreshResult | None = None
     error: StateError | None = None
     retry_queue: list[str] = Field(default_factory=list)
     outcome: PublishResult | None = None

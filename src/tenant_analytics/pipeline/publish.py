@@ -30,6 +30,9 @@ def publish_batch(
     queue = list(state.retry_queue)
     if export is not None:
         outcome.records_exported += sum(e.records for e in export.exported)
+        for exported in export.exported:
+            for stream, stream_export in exported.streams.items():
+                outcome.records_by_stream[stream] = outcome.records_by_stream.get(stream, 0) + stream_export.records
         outcome.records_quarantined += export.quarantined
     if state.error is not None:
         in_flight = [e.tenant_id for e in export.exported] if export else list(state.batch.tenants)
@@ -41,6 +44,8 @@ def publish_batch(
             failures += [TenantFailure(tenant_id=t, step=step, error=cause[:1000]) for t in in_flight]
     elif state.load is not None:
         failures += state.load.failures
+        if state.refresh is not None:
+            failures += state.refresh.failures
         for load in state.load.loaded:
             for stream, last_seq in load.last_seqs.items():
                 if last_seq:

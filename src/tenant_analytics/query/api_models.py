@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tenant_analytics.errors import InvalidInput
 from tenant_analytics.query.catalog import CATALOG
@@ -29,12 +29,22 @@ class TimeDimensionInfo(BaseModel):
     granularities: list[str]
 
 
+class RollupInfo(BaseModel):
+    """A pre-aggregated table that answers the dataset's queries it covers (the planner picks the smallest)."""
+
+    name: str
+    granularity: str
+    dimensions: list[str]
+    measures: list[str]
+
+
 class DatasetInfo(BaseModel):
     name: str
     description: str
     measures: list[MeasureInfo]
     dimensions: list[MemberInfo]
     time_dimensions: list[TimeDimensionInfo]
+    rollups: list[RollupInfo] = Field(default_factory=list)
 
 
 class Catalog(BaseModel):
@@ -95,6 +105,12 @@ def catalog_document() -> Catalog:
                 time_dimensions=[
                     TimeDimensionInfo(name=t.name, granularities=list(t.granularities))
                     for t in ds.time_dimensions.values()
+                ],
+                rollups=[
+                    RollupInfo(
+                        name=r.name, granularity=r.granularity, dimensions=list(r.dimensions), measures=list(r.measures)
+                    )
+                    for r in ds.rollups
                 ],
             )
             for ds in CATALOG.values()

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import sqlglot
 from sqlglot import exp
 
+from tenant_analytics.constants import OPERATIONAL_MODELS, OPERATIONAL_SCHEMA
 from tenant_analytics.errors import InvalidQuery
-from tenant_analytics.query.catalog import CATALOG, Dataset, Dimension, Measure
+from tenant_analytics.query.catalog import CATALOG, Dataset, Dimension, Measure, Rollup, TimeDimension
 from tenant_analytics.query.contract import Query
 
 _COMPARISONS: dict[str, type[exp.Binary]] = {
@@ -37,17 +39,96 @@ class Plan:
     time_granularity: str | None
 
 
-def _measure_expr(measure: Measure, metric_column: str | None) -> exp.Expr:
-    if measure.metric is not None and metric_column is not None:
-        matches = exp.column(metric_column).eq(exp.Literal.string(measure.metric))
+# Which requested granularities a rollup's time grain can be rolled up to exactly (UTC buckets).
+_DERIVABLE: dict[str, frozenset[str]] = {
+    "hour": frozenset({"hour", "day", "week", "month"}),
+    "day": frozenset({"day", "week", "month"}),
+    "week": frozenset({"week"}),
+    "month": frozenset({"month"}),
+}
+
+
+def _aligned(moment: datetime, grain: str) -> bool:
+    """Whether ``moment`` starts a ``grain`` bucket (UTC), so a range from or to it cuts no bucket in two."""
+    t = moment.astimezone(UTC)
+    if (t.minute, t.second, t.microsecond) != (0, 0, 0):
+        return False
+    if grain == "hour":
+        return True
+    if t.hour != 0:
+        return False
+    if grain == "day":
+        return True
+    if grain == "week":
+        return t.weekday() == 0
+    return grain == "month" and t.day == 1
+
+
+def _additive_parts(ds: Dataset, name: str) -> tuple[str, ...]:
+    """The additive measures a measure is computed from (itself, or a ratio's two parts); () if none."""
+    measure = ds.measures[name]
+    if measure.ratio is not None:
+        return measure.ratio
+    return (name,) if measure.additive and measure.aggregation in ("count", "sum") else ()
+
+
+def choose_rollup(ds: Dataset, query: Query) -> Rollup | None:
+    """The first (smallest) rollup of ``ds`` that answers ``query`` exactly, or None for the base table."""
+    for rollup in ds.rollups:
+        if any(d not in rollup.dimensions for d in query.dimensions):
+            continue
+        if any(f.dimension not in rollup.dimensions for f in query.filters):
+            continue
+        parts = [p for m in query.measures for p in (_additive_parts(ds, m) or ("",))]
+        if any(p not in rollup.measures for p in parts):
+            continue
+        if query.time is not None:
+            if query.time.granularity is not None and query.time.granularity not in _DERIVABLE[rollup.granularity]:
+                continue
+            bounds = [b for b in (query.time.from_, query.time.to) if b is not None]
+            if not all(_aligned(b, rollup.granularity) for b in bounds):
+                continue
+        return rollup
+    return None
+
+
+def _count_expr(measure: Measure) -> exp.Expr:
+    if measure.condition is None:
+        return exp.Count(this=exp.Star())
+    matches = sqlglot.parse_one(measure.condition, read="postgres")  # catalog text, never caller input
+    counted = exp.Case().when(matches, exp.Literal.number(1)).else_(exp.Literal.number(0))
+    return _whole(exp.func("coalesce", exp.Sum(this=counted), exp.Literal.number(0)))
+
+
+def _whole(value: exp.Expr) -> exp.Expr:
+    """A count as BIGINT (a SUM of bigints is numeric in PostgreSQL), so answers carry integers."""
+    return exp.Cast(this=value, to=exp.DataType.build("bigint"))
+
+
+def _base_measure_expr(ds: Dataset, measure: Measure) -> exp.Expr:
+    if measure.metric is not None and ds.metric_column is not None:
+        matches = exp.column(ds.metric_column).eq(exp.Literal.string(measure.metric))
         value = exp.Case().when(matches, exp.column(measure.column or "")).else_(exp.Literal.number(0))
         return exp.Sum(this=value)
     if measure.aggregation == "count":
-        return exp.Count(this=exp.Star())
+        return _count_expr(measure)
     column = exp.column(measure.column or "")
     if measure.aggregation == "count_distinct":
         return exp.Count(this=exp.Distinct(expressions=[column]))
     return {"sum": exp.Sum, "min": exp.Min, "max": exp.Max}[measure.aggregation](this=column)
+
+
+def _measure_expr(ds: Dataset, measure: Measure, rollup: Rollup | None) -> exp.Expr:
+    """The aggregate answering ``measure``: over the base table, or a sum of a rollup's column."""
+    if measure.ratio is not None:
+        numerator, denominator = (_measure_expr(ds, ds.measures[m], rollup) for m in measure.ratio)
+        as_float = exp.Cast(this=numerator, to=exp.DataType.build("double precision"))
+        return exp.Div(this=as_float, expression=exp.func("nullif", denominator, exp.Literal.number(0)))
+    if rollup is None:
+        return _base_measure_expr(ds, measure)
+    column = exp.column(rollup.measures[measure.name])
+    total = exp.func("coalesce", exp.Sum(this=column), exp.Literal.number(0))
+    return _whole(total) if measure.aggregation == "count" else total
 
 
 def resolve_dataset(query: Query) -> Dataset:
@@ -57,28 +138,9 @@ def resolve_dataset(query: Query) -> Dataset:
     return dataset
 
 
-def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
-    """Validate ``query`` against the catalog and return the statement that answers it for ``tenant_id``.
-
-    Placeholders are ``%s`` for PostgreSQL (psycopg) and ``:p1, :p2, ...`` for Redshift (the Data API).
-    """
-    ds = resolve_dataset(query)
-    params: list[Any] = []
-
-    def bind(value: Any) -> exp.Expr:
-        params.append(value)
-        if dialect == "redshift":
-            return exp.Var(this=f":p{len(params)}")
-        return exp.Placeholder()
-
-    selects: list[exp.Expr] = []
-    group: list[exp.Expr] = []
-    columns: list[str] = []
-    granularity: str | None = None
-    # Bound first: placeholders are numbered in the order they appear in the statement, tenant first.
-    tenant_predicate = exp.EQ(this=exp.column(ds.tenant_column), expression=bind(tenant_id))
-    where: list[exp.Expr] = []
-
+def _validate_members(ds: Dataset, query: Query) -> TimeDimension | None:
+    """Raise InvalidQuery naming the first unknown member or impossible time spec; return the time dimension."""
+    td: TimeDimension | None = None
     if query.time is not None:
         td = ds.time_dimensions.get(query.time.dimension)
         if td is None:
@@ -87,62 +149,100 @@ def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
                 f"allowed: {sorted(ds.time_dimensions)}",
                 field="time.dimension",
             )
-        if query.time.granularity is not None:
-            if query.time.granularity not in td.granularities:
-                raise InvalidQuery(
-                    f"granularity '{query.time.granularity}' is not available for '{td.name}'; "
-                    f"allowed: {list(td.granularities)}",
-                    field="time.granularity",
-                )
-            granularity = query.time.granularity
-            if granularity == "10s":  # the finest grain: a 10-second bin is its own bucket
-                bucket: exp.Expr = exp.column(td.column)
-            else:
-                bucket = exp.func("date_trunc", exp.Literal.string(granularity), exp.column(td.column))
-            name = f"{td.name}.{granularity}"
-            selects.append(exp.alias_(bucket, name, quoted=True))
-            group.append(bucket)
-            columns.append(name)
+        if query.time.granularity is not None and query.time.granularity not in td.granularities:
+            raise InvalidQuery(
+                f"granularity '{query.time.granularity}' is not available for '{td.name}'; "
+                f"allowed: {list(td.granularities)}",
+                field="time.granularity",
+            )
         lo, hi = query.time.from_, query.time.to
         if lo is not None and hi is not None and lo >= hi:
             raise InvalidQuery(
                 f"time range is empty or inverted: 'from' {lo.isoformat()} is not before 'to' {hi.isoformat()}",
                 field="time.from",
             )
-        if lo is not None:
-            where.append(exp.GTE(this=exp.column(td.column), expression=bind(lo)))
-        if hi is not None:
-            where.append(exp.LT(this=exp.column(td.column), expression=bind(hi)))
-
     for i, name in enumerate(query.dimensions):
-        dim = ds.dimensions.get(name)
-        if dim is None:
+        if name not in ds.dimensions:
             raise InvalidQuery(
                 f"unknown dimension '{name}' in dataset '{ds.name}'; allowed: {sorted(ds.dimensions)}",
                 field=f"dimensions[{i}]",
             )
-        selects.append(exp.alias_(_dimension_expr(dim), name, quoted=True))
-        group.append(_dimension_expr(dim))
-        columns.append(name)
-
     for i, name in enumerate(query.measures):
-        measure = ds.measures.get(name)
-        if measure is None:
+        if name not in ds.measures:
             raise InvalidQuery(
                 f"unknown measure '{name}' in dataset '{ds.name}'; allowed: {sorted(ds.measures)}",
                 field=f"measures[{i}]",
             )
-        selects.append(exp.alias_(_measure_expr(measure, ds.metric_column), name, quoted=True))
-        columns.append(name)
-
     for i, flt in enumerate(query.filters):
-        dim = ds.dimensions.get(flt.dimension)
-        if dim is None:
+        if flt.dimension not in ds.dimensions:
             raise InvalidQuery(
                 f"unknown filter dimension '{flt.dimension}'; allowed: {sorted(ds.dimensions)}",
                 field=f"filters[{i}].dimension",
             )
-        where.append(_filter_expr(_dimension_expr(dim), flt.op, flt.values, bind, f"filters[{i}]"))
+    return td
+
+
+def plan_query(
+    query: Query, tenant_id: str, dialect: str = "postgres", *, use_rollups: bool = True, operational: bool = False
+) -> Plan:
+    """Validate ``query`` against the catalog and return the statement that answers it for ``tenant_id``.
+
+    The statement reads the smallest rollup that answers the query exactly, else the dataset's base table
+    (always the base table with ``use_rollups=False``). With ``operational``, a rollup copied to the operational
+    store is read from its copy there (``operational.<model>``). Placeholders are ``%s`` for PostgreSQL
+    (psycopg) and ``:p1, :p2, ...`` for Redshift (the Data API).
+    """
+    ds = resolve_dataset(query)
+    td = _validate_members(ds, query)
+    rollup = choose_rollup(ds, query) if use_rollups else None
+    params: list[Any] = []
+
+    def bind(value: Any) -> exp.Expr:
+        params.append(value)
+        if dialect == "redshift":
+            return exp.Var(this=f":p{len(params)}")
+        return exp.Placeholder()
+
+    def dimension(name: str) -> exp.Expr:
+        if rollup is not None:
+            return exp.column(rollup.dimensions[name])
+        return _dimension_expr(ds.dimensions[name])
+
+    selects: list[exp.Expr] = []
+    group: list[exp.Expr] = []
+    columns: list[str] = []
+    granularity: str | None = None
+    # Bound first: placeholders are numbered in the order they appear in the statement, tenant first.
+    where: list[exp.Expr] = [exp.EQ(this=exp.column(ds.tenant_column), expression=bind(tenant_id))]
+    if rollup is None and ds.base_filter is not None:
+        where.append(sqlglot.parse_one(ds.base_filter, read="postgres"))  # catalog text, never caller input
+
+    if query.time is not None and td is not None:
+        time_column = exp.column(rollup.time_column if rollup is not None else td.column)
+        if query.time.granularity is not None:
+            granularity = query.time.granularity
+            if granularity == "10s" or (rollup is not None and granularity == rollup.granularity):
+                bucket: exp.Expr = time_column  # already the bucket's start
+            else:
+                bucket = exp.func("date_trunc", exp.Literal.string(granularity), time_column)
+            name = f"{td.name}.{granularity}"
+            selects.append(exp.alias_(bucket, name, quoted=True))
+            group.append(bucket)
+            columns.append(name)
+        if query.time.from_ is not None:
+            where.append(exp.GTE(this=time_column, expression=bind(query.time.from_)))
+        if query.time.to is not None:
+            where.append(exp.LT(this=time_column, expression=bind(query.time.to)))
+
+    for name in query.dimensions:
+        selects.append(exp.alias_(dimension(name), name, quoted=True))
+        group.append(dimension(name))
+        columns.append(name)
+    for name in query.measures:
+        selects.append(exp.alias_(_measure_expr(ds, ds.measures[name], rollup), name, quoted=True))
+        columns.append(name)
+    for i, flt in enumerate(query.filters):
+        where.append(_filter_expr(dimension(flt.dimension), flt.op, flt.values, bind, f"filters[{i}]"))
     if ds.metric_column is not None:  # only the rows of the requested metrics (names from the catalog)
         wanted = [exp.Literal.string(ds.measures[m].metric or m) for m in query.measures]
         where.append(exp.In(this=exp.column(ds.metric_column), expressions=wanted))
@@ -157,10 +257,15 @@ def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
     if not order and granularity is not None:
         order.append(exp.Ordered(this=exp.column(columns[0], quoted=True), desc=False))
 
-    condition: exp.Expr = tenant_predicate
-    for w in where:
+    condition = where[0]
+    for w in where[1:]:
         condition = exp.and_(condition, w)
-    statement = exp.select(*selects).from_(exp.table_(ds.table, db=ds.schema)).where(condition)
+    if rollup is None:
+        source = exp.table_(ds.table, db=ds.schema)
+    else:
+        copied = operational and rollup.name in OPERATIONAL_MODELS
+        source = exp.table_(rollup.name, db=OPERATIONAL_SCHEMA if copied else rollup.schema)
+    statement = exp.select(*selects).from_(source).where(condition)
     if group:
         statement = statement.group_by(*group)
     if order:
@@ -170,7 +275,7 @@ def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
         sql=statement.sql(dialect=dialect),
         params=params,
         columns=columns,
-        answered_by=ds.table,
+        answered_by=rollup.name if rollup is not None else ds.table,
         time_granularity=granularity,
     )
 
@@ -178,6 +283,8 @@ def plan_query(query: Query, tenant_id: str, dialect: str = "postgres") -> Plan:
 def _dimension_expr(dim: Dimension) -> exp.Expr:
     if dim.json_key is not None:
         return exp.JSONExtractScalar(this=exp.column(dim.column), expression=exp.Literal.string(dim.json_key))
+    if dim.null_as is not None:
+        return exp.func("coalesce", exp.column(dim.column), exp.Literal.string(dim.null_as))
     return exp.column(dim.column)
 
 

@@ -7,14 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from tenant_analytics.constants import AURORA_STORE_ID
+from tenant_analytics.constants import AURORA_STORE_ID, OPERATIONAL_MODELS, OPERATIONAL_STORE_ID
 from tenant_analytics.errors import InvalidQuery, TenantAnalyticsError
 from tenant_analytics.query.cache import AnswerCache, AnswerStore, cache_key
 from tenant_analytics.query.contract import MAX_LIMIT, Answer, Freshness, Query
 from tenant_analytics.query.planner import format_cell, plan_query, resolve_dataset
 from tenant_analytics.query.versions import TenantSnapshots, VersionedTenant
 from tenant_analytics.stores.base import AnalyticsStore
-from tenant_analytics.tenants.models import Tenant
+from tenant_analytics.tenants.models import Tenant, Tier
 from tenant_analytics.tenants.registry import TenantRegistry
 
 MAX_BATCH = 20
@@ -83,6 +83,10 @@ class QueryService:
         key = cache_key(tenant.tenant_id, normalized, tenant.data_version)
         store = self._open_store(self._realtime_store if dataset.store == "realtime" else tenant.store)
         plan = plan_query(query, tenant.tenant_id, dialect=store.dialect)
+        if tenant.tier is Tier.REDSHIFT and plan.answered_by in OPERATIONAL_MODELS:
+            # hot dashboards of Redshift tenants read the copy of their top-level metrics in Aurora
+            store = self._open_store(OPERATIONAL_STORE_ID)
+            plan = plan_query(query, tenant.tenant_id, dialect=store.dialect, operational=True)
         _, rows = store.query(tenant.tenant_id, plan.sql, plan.params)
         if len(rows) > query.limit:
             raise InvalidQuery(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from tenant_analytics.models.postgres import RefreshRecord
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class AnalyticsStore(Protocol):
 
     def merge_curated(self, tenant_id: str, files: Mapping[str, CuratedFiles]) -> MergeStats:
         """Merge a tenant's curated tables (name -> CSV files, see transforms.tables) in one transaction."""
+
+    def refresh_models(self, tenant_ids: Sequence[str] | None = None, *, full: bool = False) -> list[RefreshRecord]:
+        """Bring the store's models up to date with its facts (only ``tenant_ids``' changes, if given)."""
 
     def query(self, tenant_id: str, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run a read-only statement as the query role with the tenant set; return column names and rows."""

@@ -34,7 +34,7 @@ from tenant_analytics.sources.messaging import (
     TemplateVersion,
     format_event_time,
 )
-from tenant_analytics.stores.postgres import ETL_ROLE, QUERY_ROLE, ROLES_SQL
+from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL
 
 __all__ = [
     "CAMPAIGN_CSV_COLUMNS",

@@ -30,7 +30,7 @@ from sqlglot import exp
 
 from tenant_analytics.errors import InvalidInput, StoreUnavailable
 from tenant_analytics.stores.messaging import validate_tenant_id
-from tenant_analytics.stores.postgres import ETL_ROLE, QUERY_ROLE, ROLES_SQL
+from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL
 
 __all__ = [
     "STAGING_TABLE",
@@ -126,8 +126,11 @@ def export_tenants(
     tenant_ids: Sequence[str],
     source: psycopg.Connection[Any],
     target: psycopg.Connection[Any],
+    *,
+    target_table: str | None = None,
 ) -> list[TenantExport]:
-    """Copy the given tenants' rows of ``table`` from ``source`` into the same-named table on ``target``.
+    """Copy the given tenants' rows of ``table`` from ``source`` into ``target_table`` (default: the same name)
+    on ``target``.
 
     Creates the target table when missing. Each tenant's rows on the target are replaced in one transaction of
     its own, so a second run replaces rather than duplicates and a tenant with no source rows ends with none.
@@ -135,8 +138,10 @@ def export_tenants(
     :class:`TenantExport` per tenant, in the order given.
     """
     tenants = _checked_tenants(tenant_ids)
-    ensure_export_table(target, table, source_column_types(source, table))
-    with _staging(target, table) as staging:
+    destination = table if target_table is None else table.model_copy(update={"table": target_table})
+    ExportTable.model_validate(destination.model_dump())  # the target name passes the same identifier checks
+    ensure_export_table(target, destination, source_column_types(source, table))
+    with _staging(target, destination) as staging:
         with target.transaction(), target.cursor() as out, source.transaction(), source.cursor() as cur:
             out.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ETL_ROLE)))
             copy_in = sql.SQL("COPY {} ({}) FROM STDIN").format(staging, table.column_list())
@@ -149,7 +154,7 @@ def export_tenants(
                 with cur.copy(copy_out, (tenant_id,)) as reader, out.copy(copy_in) as writer:
                     for data in reader:
                         writer.write(data)
-        return replace_tenants_from_staging(target, table, tenants, staging)
+        return replace_tenants_from_staging(target, destination, tenants, staging)
 
 
 def source_column_types(source: psycopg.Connection[Any], table: ExportTable) -> dict[str, str]:

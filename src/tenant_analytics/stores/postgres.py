@@ -14,26 +14,21 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from tenant_analytics.constants import OPERATIONAL_SCHEMA
 from tenant_analytics.errors import InvalidInput, StoreUnavailable
+from tenant_analytics.models import PostgresModelEngine, RefreshRecord
+from tenant_analytics.sources.messaging import MessagingBatch
 from tenant_analytics.stores.base import CuratedFiles, MergeStats
+from tenant_analytics.stores.messaging import (
+    MessagingMergeStats,
+    ensure_messaging_schema,
+    events_csv_chunks,
+    merge_messaging,
+)
+from tenant_analytics.stores.models import packaged_models
+from tenant_analytics.stores.operational_export import ExportTable, export_tenants
+from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL
 from tenant_analytics.transforms.tables import SUPPORT_TABLES, TABLES_BY_NAME, TICKETS, CuratedTable
-
-ETL_ROLE = "ta_etl"
-QUERY_ROLE = "ta_query"
-
-# The two roles every PostgreSQL store shares (idempotent, safe from concurrent sessions).
-ROLES_SQL = f"""
-DO $$
-BEGIN
-  CREATE ROLE {ETL_ROLE} NOLOGIN NOBYPASSRLS;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-END $$;
-DO $$
-BEGIN
-  CREATE ROLE {QUERY_ROLE} NOLOGIN NOBYPASSRLS;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-END $$;
-"""
 
 
 def _table_ddl(table: CuratedTable) -> sql.Composed:
@@ -92,6 +87,7 @@ class PostgresStore:
         self._local = threading.local()
         self._all: list[psycopg.Connection[tuple[Any, ...]]] = []
         self._lock = threading.Lock()
+        self._models = PostgresModelEngine(conninfo)
 
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
         conn: psycopg.Connection[tuple[Any, ...]] | None = getattr(self._local, "conn", None)
@@ -120,6 +116,41 @@ class PostgresStore:
             # one schema change at a time, even from concurrent loaders
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('tenant_analytics.schema'))")
             conn.execute(_SCHEMA)
+        ensure_messaging_schema(conn)
+        self._models.ensure(packaged_models())
+
+    def refresh_models(self, tenant_ids: Sequence[str] | None = None, *, full: bool = False) -> list[RefreshRecord]:
+        return self._models.refresh(packaged_models(), full=full, tenant_ids=tenant_ids)
+
+    def land_messaging(self, tenant_id: str, batch: MessagingBatch) -> MessagingMergeStats:
+        """Land one arrival batch of a tenant's messaging streams and master data (one transaction)."""
+        return merge_messaging(
+            self._connection(), tenant_id, events_csv_chunks(batch.events), batch.campaigns, batch.templates
+        )
+
+    def export_models(self, models: Sequence[str], tenant_ids: Sequence[str], target: PostgresStore) -> int:
+        """Copy the tenants' rows of ``models`` into the operational schema of ``target``; return rows copied.
+
+        Each tenant's rows there are replaced in one transaction (a re-run replaces, never duplicates).
+        """
+        project = packaged_models()
+        copied = 0
+        for name in models:
+            model = project.get(name)
+            table = ExportTable(table=f"models.{model.name}", columns=model.columns, key_columns=model.grain)
+            done = export_tenants(
+                table,
+                list(tenant_ids),
+                self._connection(),
+                target._connection(),
+                target_table=f"{OPERATIONAL_SCHEMA}.{model.name}",
+            )
+            copied += sum(d.rows_copied for d in done)
+        return copied
+
+    def refresh_log(self, limit: int = 100) -> list[RefreshRecord]:
+        """The latest model refreshes of this store, newest first."""
+        return self._models.refresh_log(limit)
 
     def merge_curated(self, tenant_id: str, files: Mapping[str, CuratedFiles]) -> MergeStats:
         unknown = sorted(set(files) - set(TABLES_BY_NAME))

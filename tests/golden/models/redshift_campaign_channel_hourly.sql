@@ -19,7 +19,7 @@ CREATE MATERIALIZED VIEW models.campaign_channel_hourly DISTKEY (tenant_id) SORT
   ) AS latency_le_3600s
 FROM models.message_status AS m
 WHERE
-  m.sent_at IS NOT NULL
+  m.sent_at IS NOT NULL AND m.campaign_id IS NOT NULL
 GROUP BY
   m.tenant_id,
   m.campaign_id,

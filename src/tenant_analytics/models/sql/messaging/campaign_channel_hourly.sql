@@ -20,5 +20,5 @@ SELECT
     SUM(CASE WHEN m.delivered_at <= m.sent_at + INTERVAL '300 seconds' THEN 1 ELSE 0 END) AS latency_le_300s,
     SUM(CASE WHEN m.delivered_at <= m.sent_at + INTERVAL '3600 seconds' THEN 1 ELSE 0 END) AS latency_le_3600s
 FROM {{ ref('message_status') }} AS m
-WHERE m.sent_at IS NOT NULL
+WHERE m.sent_at IS NOT NULL AND m.campaign_id IS NOT NULL
 GROUP BY 1, 2, 3, 4
