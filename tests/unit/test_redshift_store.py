@@ -93,12 +93,24 @@ def test_query_binds_named_parameters_and_reads_typed_cells(client) -> None:  # 
     assert ":p1" in plan.sql and ":p2" in plan.sql and "%s" not in plan.sql
     store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
     with Stubber(client) as stub:
+        # the session is opened by naming the tenant (the views' RLS policy reads it), as a bound parameter
+        stub.add_response(
+            "execute_statement",
+            {"Id": "s1", "SessionId": "session-1"},
+            {
+                "Sql": "SELECT set_config('app.tenant_id', :tenant_id, FALSE)",
+                "Parameters": [{"name": "tenant_id", "value": "acme"}],
+                "SessionKeepAliveSeconds": 60,
+                **TARGET,
+            },
+        )
+        stub.add_response("describe_statement", {"Id": "s1", "Status": "FINISHED"}, {"Id": "s1"})
         stub.add_response(
             "execute_statement",
             {"Id": "q1"},
             {
                 "Sql": plan.sql,
-                **TARGET,
+                "SessionId": "session-1",
                 "Parameters": [
                     {"name": "p1", "value": "acme"},
                     {"name": "p2", "value": "email"},
@@ -164,7 +176,18 @@ def test_load_runs_one_batch_and_reports_its_counts(client) -> None:  # type: ig
 def test_a_failed_statement_is_a_store_error_with_redshifts_message(client) -> None:  # type: ignore[no-untyped-def]
     store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
     with Stubber(client) as stub:
-        stub.add_response("execute_statement", {"Id": "q2"}, {"Sql": "SELECT 1", **TARGET})
+        stub.add_response(
+            "execute_statement",
+            {"Id": "s2", "SessionId": "session-2"},
+            {
+                "Sql": "SELECT set_config('app.tenant_id', :tenant_id, FALSE)",
+                "Parameters": [{"name": "tenant_id", "value": "acme"}],
+                "SessionKeepAliveSeconds": 60,
+                **TARGET,
+            },
+        )
+        stub.add_response("describe_statement", {"Id": "s2", "Status": "FINISHED"}, {"Id": "s2"})
+        stub.add_response("execute_statement", {"Id": "q2"}, {"Sql": "SELECT 1", "SessionId": "session-2"})
         stub.add_response(
             "describe_statement", {"Id": "q2", "Status": "FAILED", "Error": "permission denied"}, {"Id": "q2"}
         )

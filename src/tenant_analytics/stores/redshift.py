@@ -24,6 +24,7 @@ from tenant_analytics.stores.models import packaged_models
 from tenant_analytics.tenants.models import TENANT_ID_PATTERN
 from tenant_analytics.transforms.tables import SUPPORT_TABLES, TABLES_BY_NAME, TICKETS, CuratedTable
 
+SESSION_KEEP_ALIVE_S = 60  # a query's session: the tenant setting, then the statement
 _S3_PREFIX = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9_./=-]+/$")
 _IAM_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$")
 
@@ -256,8 +257,21 @@ class RedshiftDataStore:
         ]
 
     def query(self, tenant_id: str, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a planned read in a Data API session whose ``app.tenant_id`` names the tenant.
+
+        The models' views carry an RLS policy on that setting for the query role, so the session is opened by
+        setting it (a bound parameter) and the statement runs in the same session; the planner's tenant
+        predicate holds on top.
+        """
+        opened = self._client.execute_statement(
+            Sql="SELECT set_config('app.tenant_id', :tenant_id, FALSE)",
+            Parameters=[_param("tenant_id", tenant_id)],
+            SessionKeepAliveSeconds=SESSION_KEEP_ALIVE_S,
+            **self._target(),
+        )
+        self._wait(opened["Id"])
         parameters = [_param(f"p{i}", v) for i, v in enumerate(params, start=1)]
-        kwargs: dict[str, Any] = {"Sql": sql, **self._target()}
+        kwargs: dict[str, Any] = {"Sql": sql, "SessionId": opened["SessionId"]}
         if parameters:
             kwargs["Parameters"] = parameters
         started = self._client.execute_statement(**kwargs)
