@@ -389,6 +389,43 @@ def test_bad_records_are_quarantined_with_reasons_and_the_rest_loads(
     assert loaded.isdisjoint({i for i in bad_ids if isinstance(i, int)})
 
 
+def test_a_bad_record_of_another_stream_is_quarantined_under_that_stream(
+    platform: LocalPlatform, pg_admin: str, db_prefix: str
+) -> None:
+    import dataclasses
+
+    import boto3
+
+    from tenant_analytics.settings import get_settings
+
+    # Given a tenant without tickets whose source corrupts one user of the users export (the second request)
+    data = dataclasses.replace(generate_support_data(6, [TenantSpec("eta", 30)], START, END)["eta"], tickets=[])
+    with SourceServer({"eta": data}, page_size=50, now=END) as server:
+        platform.add_tenant("eta", server.base_url("eta"))
+        server.inject("slow", count=1, delay=0.0)  # the tickets export's one request answers normally
+        server.inject("malformed_record", count=1)
+
+        # When the hour runs
+        execution = platform.run_hour()
+
+    # Then the run succeeds, the user is quarantined under users/ with its reason, the other users are loaded
+    assert execution["status"] == "SUCCEEDED" and failures(execution) == {}
+    s3 = boto3.client("s3")
+    bucket = get_settings().raw_bucket
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="quarantine/support/")["Contents"]
+    assert {o["Key"].split("/")[2] for o in listed} == {"users"}
+    notes = [json.loads(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()) for o in listed]
+    assert len(notes) == 1 and notes[0]["reason"].startswith("field '")
+    users = read_store(
+        pg_admin,
+        db_prefix,
+        platform.registry.get("eta").store,
+        "SELECT user_id FROM support.users WHERE tenant_id = %s",
+        "eta",
+    )
+    assert len(users) == len(latest_users(data.users, END)) - 1
+
+
 def test_source_faults_at_a_fifth_of_requests_give_the_same_store(
     tmp_path: Path, pg_admin: str, db_prefix: str, dataset: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
