@@ -15,24 +15,20 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
+from benchmarks._postgres import benchmark_store
 from tenant_analytics import constants as c
-from tenant_analytics.local.postgres import admin_url, drop_database, ensure_database
 from tenant_analytics.query.contract import parse_query
 from tenant_analytics.query.planner import plan_query
-from tenant_analytics.settings import database_url
 from tenant_analytics.sources.messaging import (
     MessagingTenantSpec,
     generate_messaging_data,
     reference_message_status,
     unique_events,
 )
-from tenant_analytics.stores.postgres import PostgresStore
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 END = datetime(2026, 5, 8, tzinfo=UTC)
@@ -53,54 +49,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         generate_messaging_data(MessagingTenantSpec(f"m{i}", args.messages), 11, START, END, batch_hours=1)
         for i in range(args.tenants)
     ]
-    with tempfile.TemporaryDirectory(prefix="bench-freshness-") as tmp:
-        admin = admin_url(Path(tmp) / "pg", database_url())
-        database = f"bench_freshness_{os.getpid()}"
-        store = PostgresStore("aurora-1", ensure_database(admin, database))
-        try:
-            store.ensure_schema()
-            seconds: list[float] = []
-            events = 0
-            for data in datasets:
-                batches = [b for b in data.batches if b.events]
-                history, timed = batches[: -args.timed_batches], batches[-args.timed_batches :]
-                for batch in history:
-                    store.land_messaging(data.tenant_id, batch)
+    with benchmark_store("bench_freshness") as (store, _):
+        seconds: list[float] = []
+        events = 0
+        for data in datasets:
+            batches = [b for b in data.batches if b.events]
+            history, timed = batches[: -args.timed_batches], batches[-args.timed_batches :]
+            for batch in history:
+                store.land_messaging(data.tenant_id, batch)
+            store.refresh_models([data.tenant_id])
+            landed = [e for b in history for e in b.events]
+            for batch in timed:
+                landed += batch.events
+                statuses = reference_message_status(unique_events(landed)).values()
+                expected = [
+                    sum(1 for s in statuses if s.sent_at is not None),
+                    sum(1 for s in statuses if s.sent_at is not None and s.delivered_at is not None),
+                ]
+                started = time.perf_counter()
+                store.land_messaging(data.tenant_id, batch)
                 store.refresh_models([data.tenant_id])
-                landed = [e for b in history for e in b.events]
-                for batch in timed:
-                    landed += batch.events
-                    statuses = reference_message_status(unique_events(landed)).values()
-                    expected = [
-                        sum(1 for s in statuses if s.sent_at is not None),
-                        sum(1 for s in statuses if s.sent_at is not None and s.delivered_at is not None),
-                    ]
-                    started = time.perf_counter()
-                    store.land_messaging(data.tenant_id, batch)
-                    store.refresh_models([data.tenant_id])
-                    plan = plan_query(parse_query(QUERY), data.tenant_id)
-                    _, rows = store.query(data.tenant_id, plan.sql, plan.params)
-                    seconds.append(time.perf_counter() - started)
-                    if [int(v) for v in rows[0]] != expected or plan.answered_by != "tenant_daily":
-                        print(f"{data.tenant_id}: read {rows[0]} from {plan.answered_by}, expected {expected}")
-                        return 1
-                events += len(data.events)
-            p50 = statistics.median(seconds)
-            p95 = statistics.quantiles(seconds, n=20, method="inclusive")[-1]
-            print(
-                f"data: {args.tenants} tenants, {events:,} message events over a week in hourly arrival batches; "
-                f"{len(seconds)} batches timed; machine: {platform.machine()} cores={os.cpu_count()} "
-                f"python={platform.python_version()}"
-            )
-            print(f"landed -> refreshed -> readable: p50 {p50:.2f} s, p95 {p95:.2f} s (refresh triggered by the load)")
-            print(
-                f"left to the schedule instead: at most {c.MODEL_REFRESH_MINUTES * 60 + p95:.0f} s "
-                f"(one {c.MODEL_REFRESH_MINUTES}-minute period more); the case study's target is 900 s"
-            )
-            print(f"BENCH model_freshness_s {p95:.2f} s")
-        finally:
-            store.close()
-            drop_database(admin, database)
+                plan = plan_query(parse_query(QUERY), data.tenant_id)
+                _, rows = store.query(data.tenant_id, plan.sql, plan.params)
+                seconds.append(time.perf_counter() - started)
+                if [int(v) for v in rows[0]] != expected or plan.answered_by != "tenant_daily":
+                    print(f"{data.tenant_id}: read {rows[0]} from {plan.answered_by}, expected {expected}")
+                    return 1
+            events += len(data.events)
+        p50 = statistics.median(seconds)
+        p95 = statistics.quantiles(seconds, n=20, method="inclusive")[-1]
+        print(
+            f"data: {args.tenants} tenants, {events:,} message events over a week in hourly arrival batches; "
+            f"{len(seconds)} batches timed; machine: {platform.machine()} cores={os.cpu_count()} "
+            f"python={platform.python_version()}"
+        )
+        print(f"landed -> refreshed -> readable: p50 {p50:.2f} s, p95 {p95:.2f} s (refresh triggered by the load)")
+        print(
+            f"left to the schedule instead: at most {c.MODEL_REFRESH_MINUTES * 60 + p95:.0f} s "
+            f"(one {c.MODEL_REFRESH_MINUTES}-minute period more); the case study's target is 900 s"
+        )
+        print(f"BENCH model_freshness_s {p95:.2f} s")
     return 0
 
 

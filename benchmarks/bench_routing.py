@@ -13,18 +13,15 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from tenant_analytics.local.postgres import admin_url, drop_database, ensure_database
+from benchmarks._postgres import benchmark_store
 from tenant_analytics.query.contract import parse_query
 from tenant_analytics.query.planner import plan_query
-from tenant_analytics.settings import database_url
 from tenant_analytics.stores.postgres import PostgresStore
 
 TENANT = "bench"
@@ -109,46 +106,37 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-routing-") as tmp:
-        admin = admin_url(Path(tmp) / "pg", database_url())
-        database = f"bench_routing_{os.getpid()}"
-        url = ensure_database(admin, database)
-        store = PostgresStore("aurora-1", url)
-        try:
-            store.ensure_schema()
-            load_s = _load(url, args.tickets)
-            started = time.perf_counter()
-            store.refresh_models([TENANT], full=True)
-            refresh_s = time.perf_counter() - started
+    with benchmark_store("bench_routing") as (store, url):
+        load_s = _load(url, args.tickets)
+        started = time.perf_counter()
+        store.refresh_models([TENANT], full=True)
+        refresh_s = time.perf_counter() - started
+        print(
+            f"data: {args.tickets:,} tickets of one tenant (loaded in {load_s:.1f} s; models refreshed in full "
+            f"in {refresh_s:.1f} s); machine: {platform.machine()} cores={os.cpu_count()} "
+            f"python={platform.python_version()}"
+        )
+        routed_all: list[float] = []
+        raw_all: list[float] = []
+        for document in DASHBOARD:
+            by, routed, routed_rows = _time(store, document, use_rollups=True, repeat=args.repeat)
+            base, raw, raw_rows = _time(store, document, use_rollups=False, repeat=args.repeat)
+            if routed_rows != raw_rows:
+                print(f"routed answer differs from the base table's for {document}", file=sys.stderr)
+                return 1
+            routed_all += routed
+            raw_all += raw
             print(
-                f"data: {args.tickets:,} tickets of one tenant (loaded in {load_s:.1f} s; models refreshed in full "
-                f"in {refresh_s:.1f} s); machine: {platform.machine()} cores={os.cpu_count()} "
-                f"python={platform.python_version()}"
+                f"  {by:<16} p50 {_p(routed, 50):8.2f} ms  p95 {_p(routed, 95):8.2f} ms   |  {base} "
+                f"p50 {_p(raw, 50):8.1f} ms  p95 {_p(raw, 95):8.1f} ms   {document['measures']}"
             )
-            routed_all: list[float] = []
-            raw_all: list[float] = []
-            for document in DASHBOARD:
-                by, routed, routed_rows = _time(store, document, use_rollups=True, repeat=args.repeat)
-                base, raw, raw_rows = _time(store, document, use_rollups=False, repeat=args.repeat)
-                if routed_rows != raw_rows:
-                    print(f"routed answer differs from the base table's for {document}", file=sys.stderr)
-                    return 1
-                routed_all += routed
-                raw_all += raw
-                print(
-                    f"  {by:<16} p50 {_p(routed, 50):8.2f} ms  p95 {_p(routed, 95):8.2f} ms   |  {base} "
-                    f"p50 {_p(raw, 50):8.1f} ms  p95 {_p(raw, 95):8.1f} ms   {document['measures']}"
-                )
-            routed_p95, raw_p95 = _p(routed_all, 95), _p(raw_all, 95)
-            print(
-                f"dashboard: routed p50 {_p(routed_all, 50):.2f} ms p95 {routed_p95:.2f} ms; "
-                f"base table p50 {_p(raw_all, 50):.1f} ms p95 {raw_p95:.1f} ms"
-            )
-            print(f"BENCH query_routed_p95_ms {routed_p95:.2f} ms")
-            print(f"BENCH query_raw_over_routed_p95 {raw_p95 / routed_p95:.1f} x")
-        finally:
-            store.close()
-            drop_database(admin, database)
+        routed_p95, raw_p95 = _p(routed_all, 95), _p(raw_all, 95)
+        print(
+            f"dashboard: routed p50 {_p(routed_all, 50):.2f} ms p95 {routed_p95:.2f} ms; "
+            f"base table p50 {_p(raw_all, 50):.1f} ms p95 {raw_p95:.1f} ms"
+        )
+        print(f"BENCH query_routed_p95_ms {routed_p95:.2f} ms")
+        print(f"BENCH query_raw_over_routed_p95 {raw_p95 / routed_p95:.1f} x")
     return 0
 
 

@@ -71,6 +71,23 @@ def test_interpolated_values_are_validated(tenant: str, prefix: str, role: str, 
     assert err.value.field == field
 
 
+def expect_tenant_session(stub: Stubber, session_id: str, tenant_id: str = "acme") -> None:
+    """The recorded calls that open a query's Data API session for ``tenant_id``."""
+    stub.add_response(
+        "execute_statement",
+        {"Id": f"{session_id}-open", "SessionId": session_id},
+        {
+            "Sql": "SELECT set_config('app.tenant_id', :tenant_id, FALSE)",
+            "Parameters": [{"name": "tenant_id", "value": tenant_id}],
+            "SessionKeepAliveSeconds": 60,
+            **TARGET,
+        },
+    )
+    stub.add_response(
+        "describe_statement", {"Id": f"{session_id}-open", "Status": "FINISHED"}, {"Id": f"{session_id}-open"}
+    )
+
+
 @pytest.fixture
 def client():  # type: ignore[no-untyped-def]
     return boto3.client("redshift-data", region_name="eu-west-1")
@@ -94,17 +111,7 @@ def test_query_binds_named_parameters_and_reads_typed_cells(client) -> None:  # 
     store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
     with Stubber(client) as stub:
         # the session is opened by naming the tenant (the views' RLS policy reads it), as a bound parameter
-        stub.add_response(
-            "execute_statement",
-            {"Id": "s1", "SessionId": "session-1"},
-            {
-                "Sql": "SELECT set_config('app.tenant_id', :tenant_id, FALSE)",
-                "Parameters": [{"name": "tenant_id", "value": "acme"}],
-                "SessionKeepAliveSeconds": 60,
-                **TARGET,
-            },
-        )
-        stub.add_response("describe_statement", {"Id": "s1", "Status": "FINISHED"}, {"Id": "s1"})
+        expect_tenant_session(stub, "session-1")
         stub.add_response(
             "execute_statement",
             {"Id": "q1"},
@@ -176,17 +183,7 @@ def test_load_runs_one_batch_and_reports_its_counts(client) -> None:  # type: ig
 def test_a_failed_statement_is_a_store_error_with_redshifts_message(client) -> None:  # type: ignore[no-untyped-def]
     store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
     with Stubber(client) as stub:
-        stub.add_response(
-            "execute_statement",
-            {"Id": "s2", "SessionId": "session-2"},
-            {
-                "Sql": "SELECT set_config('app.tenant_id', :tenant_id, FALSE)",
-                "Parameters": [{"name": "tenant_id", "value": "acme"}],
-                "SessionKeepAliveSeconds": 60,
-                **TARGET,
-            },
-        )
-        stub.add_response("describe_statement", {"Id": "s2", "Status": "FINISHED"}, {"Id": "s2"})
+        expect_tenant_session(stub, "session-2")
         stub.add_response("execute_statement", {"Id": "q2"}, {"Sql": "SELECT 1", "SessionId": "session-2"})
         stub.add_response(
             "describe_statement", {"Id": "q2", "Status": "FAILED", "Error": "permission denied"}, {"Id": "q2"}
