@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,8 +43,8 @@ def ticket_lines(tenant_id: str, count: int) -> list[bytes]:
 
 
 @pytest.fixture(scope="module")
-def store(pg_admin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresStore]:
-    database = "routing_" + tmp_path_factory.mktemp("r").name.replace("-", "_").lower()
+def store(pg_admin: str) -> Iterator[PostgresStore]:
+    database = "routing_" + uuid.uuid4().hex[:12]  # unique across xdist workers and runs
     s = PostgresStore("aurora-1", ensure_database(pg_admin, database))
     s.ensure_schema()
     for tenant_id, count in (("acme", 300), ("globex", 120)):
