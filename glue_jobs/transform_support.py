@@ -155,13 +155,17 @@ def touched_tickets(tickets: DataFrame, streams: dict[str, Stream]) -> DataFrame
     return reduce(DataFrame.unionByName, parts).where(F.col("ticket_id").isNotNull()).distinct()
 
 
-def curated_tables(streams: dict[str, Stream]) -> dict[CuratedTable, DataFrame]:
-    """Every curated table of the batch, as ``tenant_id`` plus the table's columns."""
+def curated_tables(streams: dict[str, Stream], landed: set[str]) -> dict[CuratedTable, DataFrame]:
+    """The curated tables of the batch, as ``tenant_id`` plus the table's columns.
+
+    ``landed`` names the streams with new pages in this run; a reference table whose stream landed nothing has
+    nothing to write and is left out (tickets, their metrics and the daily counts are always written).
+    """
     tickets = normalize_tickets(streams["tickets"].all).cache()
     current = tickets.join(touched_tickets(tickets, streams), ["tenant_id", "ticket_id"], "left_semi")
     users, groups, orgs = (streams[s].all for s in ("users", "groups", "organizations"))
     events = streams["ticket_events"].all
-    return {
+    tables = {
         USERS: latest_by_id(
             streams["users"].new,
             {
@@ -190,6 +194,8 @@ def curated_tables(streams: dict[str, Stream]) -> dict[CuratedTable, DataFrame]:
         TICKET_METRICS: ticket_metrics(current, events, users),
         DAILY_TICKET_COUNTS: daily_ticket_counts(tickets, events),
     }
+    from_stream = {USERS: "users", GROUPS: "groups", ORGANIZATIONS: "organizations", TICKET_EVENTS: "ticket_events"}
+    return {t: rows for t, rows in tables.items() if t not in from_stream or from_stream[t] in landed}
 
 
 def write_table(table: CuratedTable, rows: DataFrame, output: str) -> None:
@@ -207,7 +213,7 @@ def run(spark: SparkSession, args: TransformArgs) -> int:
     """Transform the batch; return the number of ticket rows written."""
     manifest = TransformManifest.from_json(spark.sparkContext.wholeTextFiles(args.manifest).first()[1])
     streams = {name: read_stream(spark, manifest, name) for name in STREAM_SCHEMAS}
-    tables = curated_tables(streams)
+    tables = curated_tables(streams, {name for name in STREAM_SCHEMAS if manifest.paths(name)})
     tables[TICKETS] = tables[TICKETS].cache()
     for table, rows in tables.items():
         write_table(table, rows, args.output)
