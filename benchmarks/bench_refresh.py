@@ -254,6 +254,12 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _load() -> str:
+    # Other work on the machine slows every figure: say how busy it was.
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.getLogger("tenant_analytics.models").setLevel(logging.ERROR)  # first refreshes are full, as expected
@@ -261,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     admin = admin_url(Path(".local/bench"), database_url())
     with psycopg.connect(admin, autocommit=True) as conn:
         version = conn.execute("SHOW server_version").fetchone()
-    print(f"machine: {_cpu_model()}, {os.cpu_count()} logical CPUs, {platform.platform()}")
+    print(f"machine: {_cpu_model()}, {os.cpu_count()} logical CPUs, {platform.platform()}; {_load()}")
     print(
         f"postgresql {version[0] if version else '?'}; models: {', '.join(m.name for m in messaging_project().models)}"
     )
@@ -282,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "growth (events: incremental s, full s): "
         + ", ".join(f"{size:,}: {inc:.2f}, {full:.2f}" for size, (full, inc) in zip(sizes, growth, strict=True))
     )
+    print(f"at the end: {_load()}")
     native_s = headline.native_s or 0.0
     print(f"BENCH refresh_full_over_incremental {headline.full_s / headline.incremental_s:.1f} x")
     print(f"BENCH refresh_native_over_incremental {native_s / headline.incremental_s:.1f} x")

@@ -1,21 +1,22 @@
-"""PostgreSQL compilation (Aurora tier and local): summary tables kept current by recomputing changed groups only.
+"""PostgreSQL compilation (Aurora tier and local): summary tables kept current from the changed rows only.
 
 How it works (see docs/models.md for the full account):
 
 * Change capture. Statement-level triggers with transition tables on every source table, and on every
-  summary table that another model reads, append the old and new images of changed rows to
+  summary table that another model reads, append the old (sign -1) and new (sign +1) images of changed rows to
   ``models.change_log`` (one row per image, ``seq`` from a sequence). TRUNCATE of a source appends a marker.
 * Watermarks. Each model keeps, per input, the last ``seq`` it consumed for all tenants (``tenant_id = ''``)
   and, after tenant-scoped refreshes, per tenant.
-* Refresh of one model, in one transaction: the affected group keys are the model's grain expressions
+* Refresh of one model, in one REPEATABLE READ transaction whose snapshot holds exactly the changes up to the
+  high-water mark: a model of additive aggregates (see ``delta.delta_plan``) adds its changed rows' signed
+  contributions to the stored groups; any other model recomputes the affected groups (the grain expressions
   evaluated over the model's FROM/JOIN/WHERE with one input replaced by its changed images and every other
-  input by its current rows plus its changed images; those groups are recomputed by the model's SELECT
-  restricted to the keys, and only groups whose row differs are deleted and re-inserted (which the summary
-  table's own trigger logs for child models). A model whose query cannot be maintained this way
+  input by its current rows plus its changed images) from their rows. Only rows that differ are written, which
+  the summary table's own trigger logs for child models. A model whose query cannot be maintained this way
   (outer joins, subqueries, DISTINCT aggregates, ... see ``incremental_blockers``) is refreshed in full.
 * Consistency of the watermark with concurrent writers: the capture trigger holds a shared advisory lock until
-  its transaction ends, and the refresh reads the highest ``seq`` under the exclusive lock, so every change
-  at or below that ``seq`` is committed when it is read.
+  its transaction ends, and the refresh takes its snapshot and reads the highest ``seq`` under the exclusive
+  lock, so every change at or below that ``seq`` is committed and visible, and none above it is.
 
 The refresh runs as the connecting role, which must read every tenant's rows (it bypasses row-level
 security: the local superuser, or on Aurora a refresh role with BYPASSRLS); the tables it writes are owned by
@@ -24,10 +25,11 @@ security: the local superuser, or on Aurora a refresh role with BYPASSRLS); the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 import psycopg
@@ -37,6 +39,17 @@ from pydantic import BaseModel, ConfigDict
 from sqlglot import exp
 
 from tenant_analytics.errors import InvalidInput, StoreUnavailable
+from tenant_analytics.models.delta import (
+    ACTION,
+    SIGN,
+    DeltaPlan,
+    contributions_query,
+    delta_plan,
+    plan_query,
+    read_columns,
+    summary_table,
+    upsert_source,
+)
 from tenant_analytics.models.project import MODEL_SCHEMA, Model, ModelProject, input_name_of, input_table
 from tenant_analytics.models.sources import SOURCES
 from tenant_analytics.models.validate import incremental_blockers
@@ -48,6 +61,10 @@ QUERY_ROLE = "ta_query"
 ALL_TENANTS = ""  # watermark row that applies to every tenant
 _CAPTURE_LOCK = "tenant_analytics.models.capture"
 _SCHEMA_LOCK = "tenant_analytics.schema"
+_ATTEMPTS = 3
+# Free space in each page of a summary table, so that updating a row in place (a receipt re-timing a message)
+# stays on its page and leaves the indexes alone (a HOT update) when no indexed column changed.
+_FILLFACTOR = 90
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 ConnectionFactory = Callable[[], Connection]
@@ -69,7 +86,10 @@ CREATE TABLE IF NOT EXISTS {MODEL_SCHEMA}.change_log (
     image       jsonb,
     captured_at timestamptz NOT NULL DEFAULT now()
 );
+-- +1 for a new image, -1 for an old one: deltas add the one and subtract the other
+ALTER TABLE {MODEL_SCHEMA}.change_log ADD COLUMN IF NOT EXISTS sign smallint;
 CREATE INDEX IF NOT EXISTS change_log_input_seq ON {MODEL_SCHEMA}.change_log (input, seq);
+CREATE INDEX IF NOT EXISTS change_log_truncations ON {MODEL_SCHEMA}.change_log (input, seq) WHERE image IS NULL;
 ALTER TABLE {MODEL_SCHEMA}.change_log OWNER TO {ETL_ROLE};
 ALTER TABLE {MODEL_SCHEMA}.change_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE {MODEL_SCHEMA}.change_log FORCE ROW LEVEL SECURITY;
@@ -115,12 +135,12 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO {MODEL_SCHEMA}.change_log (input, tenant_id, image)
-        SELECT TG_ARGV[0], o.tenant_id, to_jsonb(o) FROM old_rows AS o;
+        INSERT INTO {MODEL_SCHEMA}.change_log (input, tenant_id, image, sign)
+        SELECT TG_ARGV[0], o.tenant_id, to_jsonb(o), -1 FROM old_rows AS o;
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        INSERT INTO {MODEL_SCHEMA}.change_log (input, tenant_id, image)
-        SELECT TG_ARGV[0], n.tenant_id, to_jsonb(n) FROM new_rows AS n;
+        INSERT INTO {MODEL_SCHEMA}.change_log (input, tenant_id, image, sign)
+        SELECT TG_ARGV[0], n.tenant_id, to_jsonb(n), 1 FROM new_rows AS n;
     END IF;
     RETURN NULL;
 END
@@ -280,6 +300,7 @@ class PostgresModelEngine:
             ).format(table)
         )
         cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, sql.Identifier(QUERY_ROLE)))
+        cur.execute(sql.SQL("ALTER TABLE {} SET (fillfactor = {})").format(table, sql.Literal(_FILLFACTOR)))
         cur.execute(
             "INSERT INTO models.model_state (model, definition_hash, needs_full) VALUES (%s, %s, %s) "
             "ON CONFLICT (model) DO UPDATE SET definition_hash = EXCLUDED.definition_hash, "
@@ -335,12 +356,34 @@ class PostgresModelEngine:
         scope: tuple[str, ...] | None,
     ) -> RefreshRecord:
         started = time.perf_counter()
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute("SET LOCAL TimeZone = 'UTC'")  # day and hour buckets are UTC
-            cur.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tenant_analytics.models.refresh:{model.name}",)
-            )
-            high = _high_water(cur)
+        model_lock = f"tenant_analytics.models.refresh:{model.name}"
+        with conn.transaction():
+            # Session-level: held across retries; a lock taken inside the transaction would fix its snapshot first.
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (model_lock,))
+        try:
+            for attempt in range(_ATTEMPTS):
+                try:
+                    return self._refresh_model_once(conn, project, model, full, scope, started)
+                except psycopg.errors.SerializationFailure:
+                    # a concurrent refresh changed a catalog row this one read (a parent marking it for a full
+                    # refresh): run again on a new snapshot
+                    if attempt == _ATTEMPTS - 1:
+                        raise
+            raise AssertionError("unreachable")
+        finally:
+            with contextlib.suppress(psycopg.Error), conn.transaction():
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (model_lock,))
+
+    def _refresh_model_once(
+        self,
+        conn: Connection,
+        project: ModelProject,
+        model: Model,
+        full: bool,
+        scope: tuple[str, ...] | None,
+        started: float,
+    ) -> RefreshRecord:
+        with _snapshot_at_high_water(conn) as (cur, high):
             cur.execute("SELECT needs_full FROM models.model_state WHERE model = %s", (model.name,))
             state = cur.fetchone()
             if state is None:
@@ -366,10 +409,10 @@ class PostgresModelEngine:
                 rows = self._full_all(cur, project, model) if scope is None else self._full_scoped(cur, model, scope)
                 mode, scope_done = "full", scope
             else:
-                rows = self._incremental(cur, model, bases, high, scope)
+                rows = self._incremental(cur, project, model, bases, high, scope)
                 mode, scope_done = "incremental", scope
             _advance(cur, model, high, scope_done)
-            _prune(cur, project, model)
+            _prune(conn, cur, project, model)
             duration = time.perf_counter() - started
             cur.execute(
                 "INSERT INTO models.refresh_log (model, tenant_scope, mode, rows_changed, duration_s, warning) "
@@ -435,6 +478,7 @@ class PostgresModelEngine:
     def _incremental(
         self,
         cur: psycopg.Cursor[tuple[Any, ...]],
+        project: ModelProject,
         model: Model,
         bases: dict[str, int | None],
         high: int,
@@ -442,59 +486,106 @@ class PostgresModelEngine:
     ) -> int:
         if scope is not None:
             _scope_table(cur, scope)
+        # The statements below start from a few keys or changed rows and probe the inputs' indexes; with the default
+        # cost of a random page the planner prefers reading a whole large input instead, several times slower.
+        cur.execute("SET LOCAL random_page_cost = 1.1")
+        cur.execute("SET LOCAL work_mem = '64MB'")
+        types = _column_types(cur, f"{MODEL_SCHEMA}.{model.name}")
+        plan = delta_plan(model, project.get, types)
         deltas: dict[str, str] = {}
-        for number, input_name in enumerate(model.inputs):
-            delta = f"_delta_{number}"
-            scope_filter = sql.SQL("AND c.tenant_id IN (SELECT tenant_id FROM _scope)" if scope is not None else "")
-            cur.execute(
-                sql.SQL(
-                    "CREATE TEMP TABLE {delta} ON COMMIT DROP AS SELECT r.* FROM models.change_log AS c "
-                    "LEFT JOIN models.watermarks AS w ON w.model = %(model)s AND w.input = c.input "
-                    "AND w.tenant_id = c.tenant_id "
-                    "CROSS JOIN LATERAL jsonb_populate_record(NULL::{table}, c.image) AS r "
-                    "WHERE c.input = %(input)s AND c.seq > %(base)s AND c.seq <= %(high)s "
-                    "AND c.seq > COALESCE(w.last_seq, 0) AND c.image IS NOT NULL {scope_filter}"
-                ).format(delta=sql.Identifier(delta), table=_table(input_name), scope_filter=scope_filter),
-                {"model": model.name, "input": input_name, "base": bases[input_name], "high": high},
-            )
-            if cur.rowcount > 0:
-                deltas[input_name] = delta
+        if plan is not None:
+            # Only the columns the model reads are extracted from the images; a delta needs nothing else.
+            for number, input_name in enumerate(model.inputs):
+                table = input_table(input_name)
+                input_types = _column_types(cur, f"{table.db}.{table.name}")
+                columns = {c: input_types[c] for c in dict.fromkeys(["tenant_id", *read_columns(model, input_name)])}
+                if _extract(cur, model, input_name, f"_delta_{number}", bases[input_name], high, scope, columns):
+                    deltas[input_name] = f"_delta_{number}"
+            unsigned = [d for d in deltas.values() if _has_unsigned_images(cur, d)]
+            if unsigned:
+                # images logged before signs were recorded: recompute the groups from whole images this once
+                plan = None
+                for delta in deltas.values():
+                    cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(delta)))
+                deltas = {}
+        if plan is None:
+            for number, input_name in enumerate(model.inputs):
+                if _extract(cur, model, input_name, f"_delta_{number}", bases[input_name], high, scope, None):
+                    deltas[input_name] = f"_delta_{number}"
         if not deltas:
-            cur.execute("UPDATE models.model_state SET refreshed_at = now() WHERE model = %s", (model.name,))
-            return 0
+            changed = 0
+        elif plan is None:
+            scoped = " WHERE k.tenant_id IN (SELECT tenant_id FROM _scope)" if scope is not None else ""
+            keys = sql.SQL("SELECT k.* FROM ({keys}) AS k{scoped}").format(
+                keys=sql.SQL(affected_keys_query(model, deltas)), scoped=sql.SQL(scoped)
+            )
+            changed = self._recompute(cur, model, keys)
+        else:
+            changed = self._apply_deltas(cur, plan, deltas, scope, types)
+        cur.execute("UPDATE models.model_state SET refreshed_at = now() WHERE model = %s", (model.name,))
+        return changed
+
+    def _apply_deltas(
+        self,
+        cur: psycopg.Cursor[tuple[Any, ...]],
+        plan: DeltaPlan,
+        deltas: dict[str, str],
+        scope: tuple[str, ...] | None,
+        types: dict[str, str],
+    ) -> int:
+        model = plan.model
         table = _summary(model)
-        keys = affected_keys_query(model, deltas)
-        cur.execute(sql.SQL("CREATE TEMP TABLE _keys ON COMMIT DROP AS {}").format(sql.SQL(keys)))
-        if scope is not None:
-            cur.execute("DELETE FROM _keys WHERE tenant_id NOT IN (SELECT tenant_id FROM _scope)")
-        cur.execute("ANALYZE _keys")  # temporary tables get no statistics otherwise; the plans below depend on them
         cur.execute(
-            sql.SQL("CREATE TEMP TABLE _new ON COMMIT DROP AS {}").format(sql.SQL(recompute_query(model, "_keys")))
+            sql.SQL("CREATE TEMP TABLE _contributions ON COMMIT DROP AS {}").format(
+                sql.SQL(contributions_query(plan, deltas))
+            )
+        )
+        if scope is not None:
+            cur.execute("DELETE FROM _contributions WHERE tenant_id NOT IN (SELECT tenant_id FROM _scope)")
+        cur.execute("ANALYZE _contributions")
+        cur.execute(
+            sql.SQL("CREATE TEMP TABLE _planned ON COMMIT DROP AS {}").format(
+                sql.SQL(plan_query(plan, "_contributions", summary_table(model), types))
+            )
+        )
+        changed = 0
+        cur.execute(
+            sql.SQL("DELETE FROM {table} AS t USING _planned AS p WHERE {match} AND p.{action} = 'd'").format(
+                table=table, match=_key_match("t", "p", model.grain), action=sql.Identifier(ACTION)
+            )
+        )
+        changed += cur.rowcount
+        changed += _upsert(cur, model, sql.SQL(upsert_source(plan, "_planned")))
+        keys = sql.SQL("SELECT {grain} FROM _planned WHERE {action} = 'r'").format(
+            grain=_names(model.grain), action=sql.Identifier(ACTION)
+        )
+        changed += self._recompute(cur, model, keys)
+        return changed
+
+    def _recompute(self, cur: psycopg.Cursor[tuple[Any, ...]], model: Model, keys: sql.Composable) -> int:
+        """Recompute the groups that query ``keys`` lists from their rows; write only those that differ."""
+        table = _summary(model)
+        # In key order, so that the probes into the inputs' indexes and the writes walk each index once.
+        cur.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE _sorted_keys ON COMMIT DROP AS SELECT * FROM ({keys}) AS k ORDER BY {grain}"
+            ).format(keys=keys, grain=_names(model.grain))
+        )
+        if cur.rowcount == 0:
+            return 0
+        cur.execute("ANALYZE _sorted_keys")  # temporary tables get no statistics otherwise; the plans depend on them
+        cur.execute(
+            sql.SQL("CREATE TEMP TABLE _new ON COMMIT DROP AS {}").format(
+                sql.SQL(recompute_query(model, "_sorted_keys"))
+            )
         )
         cur.execute(
             sql.SQL(
-                "CREATE TEMP TABLE _changed ON COMMIT DROP AS SELECT k.* FROM _keys AS k "
-                "LEFT JOIN {table} AS o ON {old_match} LEFT JOIN _new AS n ON {new_match} "
-                "WHERE ROW(o.*) IS DISTINCT FROM ROW(n.*)"
-            ).format(
-                table=table, old_match=_key_match("o", "k", model.grain), new_match=_key_match("n", "k", model.grain)
-            )
+                "DELETE FROM {table} AS t USING _sorted_keys AS k WHERE {match} "
+                "AND NOT EXISTS (SELECT 1 FROM _new AS n WHERE {new_match})"
+            ).format(table=table, match=_key_match("t", "k", model.grain), new_match=_key_match("n", "k", model.grain))
         )
-        changed = cur.rowcount
-        if changed:
-            cur.execute("ANALYZE _changed")
-            cur.execute(
-                sql.SQL("DELETE FROM {table} AS t USING _changed AS c WHERE {match}").format(
-                    table=table, match=_key_match("t", "c", model.grain)
-                )
-            )
-            cur.execute(
-                sql.SQL("INSERT INTO {table} SELECT n.* FROM _new AS n JOIN _changed AS c ON {match}").format(
-                    table=table, match=_key_match("n", "c", model.grain)
-                )
-            )
-        cur.execute("UPDATE models.model_state SET refreshed_at = now() WHERE model = %s", (model.name,))
-        return changed
+        return cur.rowcount + _upsert(cur, model, sql.SQL("SELECT * FROM _new ORDER BY {}").format(_names(model.grain)))
 
     def refresh_log(self, limit: int = 100) -> list[RefreshRecord]:
         """Return the latest ``limit`` refresh records, newest first."""
@@ -517,15 +608,115 @@ class PostgresModelEngine:
         ]
 
 
-def _high_water(cur: psycopg.Cursor[tuple[Any, ...]]) -> int:
-    # Session-level lock, released at once: waits only for capturing transactions in flight to end.
-    cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (_CAPTURE_LOCK,))
+@contextlib.contextmanager
+def _snapshot_at_high_water(conn: Connection) -> Iterator[tuple[psycopg.Cursor[tuple[Any, ...]], int]]:
+    """Open a REPEATABLE READ transaction whose snapshot holds exactly the changes up to the high-water mark.
+
+    The capture lock is taken exclusively before the transaction: it waits for capturing transactions in flight
+    to end and keeps new ones from logging, so the snapshot, taken by the first query, sees every change at or
+    below the highest ``seq`` it reads and none above. Every read of the refresh (change images, inputs' current
+    rows, the summary table) then describes the same moment, which applying deltas relies on.
+    """
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_CAPTURE_LOCK,))
+    held = True
     try:
-        cur.execute("SELECT COALESCE(max(seq), 0) FROM models.change_log")
-        row = cur.fetchone()
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("SET LOCAL TimeZone = 'UTC'")  # day and hour buckets are UTC
+            cur.execute("SELECT COALESCE(max(seq), 0) FROM models.change_log")
+            row = cur.fetchone()
+            cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_CAPTURE_LOCK,))
+            held = False
+            yield cur, int(row[0]) if row is not None else 0
     finally:
-        cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_CAPTURE_LOCK,))
-    return int(row[0]) if row is not None else 0
+        if held:
+            with contextlib.suppress(psycopg.Error), conn.transaction():
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_CAPTURE_LOCK,))
+
+
+def _column_types(cur: psycopg.Cursor[tuple[Any, ...]], table: str) -> dict[str, str]:
+    cur.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+        (table,),
+    )
+    return {str(r[0]): str(r[1]) for r in cur.fetchall()}
+
+
+def _extract(
+    cur: psycopg.Cursor[tuple[Any, ...]],
+    model: Model,
+    input_name: str,
+    delta: str,
+    base: int | None,
+    high: int,
+    scope: tuple[str, ...] | None,
+    columns: dict[str, str] | None,
+) -> bool:
+    """Copy the input's change images the model has not consumed into temp table ``delta``; False if none.
+
+    ``columns`` (name -> type) lists the columns to extract; None extracts whole rows without their sign.
+    """
+    record: sql.Composable
+    selected: sql.Composable
+    if columns is None:
+        record = sql.SQL("jsonb_populate_record(NULL::{}, c.image) AS r").format(_table(input_name))
+        selected = sql.SQL("r.*")
+    else:
+        record = sql.SQL("jsonb_to_record(c.image) AS r({})").format(
+            sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in columns.items())
+        )
+        selected = sql.SQL("r.*, c.sign AS {}").format(sql.Identifier(SIGN))
+    scope_filter = sql.SQL("AND c.tenant_id IN (SELECT tenant_id FROM _scope)" if scope is not None else "")
+    cur.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE {delta} ON COMMIT DROP AS SELECT {selected} FROM models.change_log AS c "
+            "LEFT JOIN models.watermarks AS w ON w.model = %(model)s AND w.input = c.input "
+            "AND w.tenant_id = c.tenant_id CROSS JOIN LATERAL {record} "
+            "WHERE c.input = %(input)s AND c.seq > %(base)s AND c.seq <= %(high)s "
+            "AND c.seq > COALESCE(w.last_seq, 0) AND c.image IS NOT NULL {scope_filter}"
+        ).format(delta=sql.Identifier(delta), selected=selected, record=record, scope_filter=scope_filter),
+        {"model": model.name, "input": input_name, "base": base, "high": high},
+    )
+    if cur.rowcount > 0:
+        return True
+    cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(delta)))
+    return False
+
+
+def _has_unsigned_images(cur: psycopg.Cursor[tuple[Any, ...]], delta: str) -> bool:
+    cur.execute(
+        sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} IS NULL)").format(sql.Identifier(delta), sql.Identifier(SIGN))
+    )
+    row = cur.fetchone()
+    return bool(row[0]) if row is not None else False
+
+
+def _upsert(cur: psycopg.Cursor[tuple[Any, ...]], model: Model, rows: sql.Composable) -> int:
+    """Insert ``rows`` (the model's columns in order), updating stored groups that differ; return rows written."""
+    values = [c for c in model.columns if c not in model.grain]
+    if not values:
+        cur.execute(
+            sql.SQL("INSERT INTO {table} {rows} ON CONFLICT ({grain}) DO NOTHING").format(
+                table=_summary(model), rows=rows, grain=_names(model.grain)
+            )
+        )
+        return cur.rowcount
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {table} AS t {rows} ON CONFLICT ({grain}) DO UPDATE SET ({columns}) = ROW({excluded}) "
+            "WHERE ({stored}) IS DISTINCT FROM ({excluded})"
+        ).format(
+            table=_summary(model),
+            rows=rows,
+            grain=_names(model.grain),
+            columns=_names(values),
+            excluded=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in values),
+            stored=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in values),
+        )
+    )
+    return cur.rowcount
 
 
 def _bases(cur: psycopg.Cursor[tuple[Any, ...]], model: Model) -> dict[str, int | None]:
@@ -569,8 +760,9 @@ def _advance(cur: psycopg.Cursor[tuple[Any, ...]], model: Model, high: int, scop
         )
 
 
-def _prune(cur: psycopg.Cursor[tuple[Any, ...]], project: ModelProject, model: Model) -> None:
-    # Drop change images every reader of the input has consumed for all tenants.
+def _prune(conn: Connection, cur: psycopg.Cursor[tuple[Any, ...]], project: ModelProject, model: Model) -> None:
+    # Drop change images every reader of the input has consumed for all tenants. Another refresh may prune the
+    # same rows concurrently: that conflict only postpones the cleanup, so it is not allowed to fail the refresh.
     for input_name in model.inputs:
         readers = [m.name for m in project.models if input_name in m.inputs]
         cur.execute(
@@ -580,7 +772,8 @@ def _prune(cur: psycopg.Cursor[tuple[Any, ...]], project: ModelProject, model: M
         )
         row = cur.fetchone()
         if row is not None and row[0] == len(readers):
-            cur.execute("DELETE FROM models.change_log WHERE input = %s AND seq <= %s", (input_name, row[1]))
+            with contextlib.suppress(psycopg.errors.SerializationFailure), conn.transaction():
+                cur.execute("DELETE FROM models.change_log WHERE input = %s AND seq <= %s", (input_name, row[1]))
 
 
 # ------------------------------------------------------------------------------------------- query rewriting

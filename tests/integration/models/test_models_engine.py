@@ -232,6 +232,11 @@ def test_renaming_a_campaign_recomputes_the_groups_that_join_it(engine_db: str) 
         assert records["failure_reasons_daily"].rows_changed == 1
         assert records["campaign_channel_hourly"].rows_changed == 0
         assert records["message_status"].rows_changed == 0
+        # And a rename to a name that sorts first replaces the old one (MAX(c.name) loses its old value)
+        conn.execute("UPDATE messaging.campaigns SET name = 'autumn' WHERE tenant_id = 'acme'")
+        engine.refresh(PROJECT)
+        renamed = "SELECT DISTINCT campaign_name FROM models.failure_reasons_daily WHERE tenant_id = 'acme'"
+        assert conn.execute(renamed).fetchall() == [("autumn",)]
         # And deleting the campaign removes its enriched groups (inner join)
         conn.execute("DELETE FROM messaging.campaigns WHERE tenant_id = 'acme'")
         engine.refresh(PROJECT)
@@ -413,4 +418,43 @@ def test_a_load_by_the_etl_role_under_its_tenant_is_captured(engine_db: str) -> 
         # Then its change reaches the models incrementally
         assert records["message_status"].mode == "incremental" and records["message_status"].rows_changed == 1
         assert conn.execute("SELECT sent FROM models.tenant_daily WHERE tenant_id = 'acme'").fetchone() == (3,)
+        assert_all_equal_full(conn)
+
+
+def test_a_group_that_loses_all_its_rows_is_removed_from_a_level_without_a_row_count(engine_db: str) -> None:
+    engine = PostgresModelEngine(engine_db)
+    with connect(engine_db) as conn:
+        # Given globex's one campaign day (campaign_daily stores sums only, no COUNT(*))
+        seed(conn)
+        engine.refresh(PROJECT)
+        assert len(summary(conn, "campaign_daily", ("globex",))) == 1
+
+        # When its only message's sent event is deleted
+        conn.execute("DELETE FROM messaging.events WHERE tenant_id = 'globex'")
+        records = {r.model: r for r in engine.refresh(PROJECT)}
+
+        # Then the day is gone at every level, incrementally
+        assert summary(conn, "campaign_daily", ("globex",)) == []
+        assert summary(conn, "tenant_daily", ("globex",)) == []
+        assert records["campaign_daily"].mode == "incremental" and records["campaign_daily"].rows_changed == 1
+        assert_all_equal_full(conn)
+
+
+def test_change_images_logged_without_a_sign_are_applied_by_recomputing_their_groups(engine_db: str) -> None:
+    engine = PostgresModelEngine(engine_db)
+    with connect(engine_db) as conn:
+        # Given pending changes whose images carry no sign (as logged before signs were recorded)
+        seed(conn)
+        engine.refresh(PROJECT)
+        conn.execute(*upsert_event("acme", 2, "delivered", 7, 0, 0, "", None))
+        conn.execute(*upsert_event("acme", 1, "delivered", 3, 0, 0, "", None))
+        engine.refresh(PROJECT, models=["message_status"])  # its changed rows are now pending for its children
+        conn.execute("UPDATE models.change_log SET sign = NULL")
+
+        # When the models are refreshed
+        records = engine.refresh(PROJECT)
+
+        # Then incrementally, and every level is right
+        assert {r.mode for r in records} == {"incremental"}
+        assert conn.execute("SELECT delivered FROM models.tenant_daily WHERE tenant_id = 'acme'").fetchone() == (2,)
         assert_all_equal_full(conn)
