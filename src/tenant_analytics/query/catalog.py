@@ -49,7 +49,7 @@ class Rollup:
 class TimeDimension:
     name: str
     column: str
-    granularities: tuple[str, ...] = ("hour", "day", "week", "month")
+    granularities: tuple[str, ...] = ("minute", "hour", "day", "week", "month")
 
 
 @dataclass(frozen=True)
