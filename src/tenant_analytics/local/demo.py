@@ -211,7 +211,7 @@ def run_demo(
             source.set_now(clock)
             say(
                 f"hour {run}: the source's clock reads {clock:%Y-%m-%d %H:%M}; running the pipeline "
-                "(plan -> export -> Spark transform -> load -> publish) ..."
+                "(plan -> export -> Spark transform -> load -> refresh models -> publish) ..."
             )
             execution = platform.run_hour()
             statuses.append(execution["status"])
@@ -271,6 +271,12 @@ def run_demo(
         say(
             '    -d \'{"dataset":"tickets","measures":["tickets_created"],'
             '"time":{"dimension":"created_at","granularity":"day"}}\''
+        )
+        say('  curl -s -X POST localhost:8080/v1/query -H "Authorization: Bearer $TOKEN" \\')
+        say('    -H "Content-Type: application/json" \\')
+        say(
+            '    -d \'{"dataset":"messages","measures":["messages_sent","delivery_rate"],'
+            '"time":{"dimension":"sent_at","granularity":"day"}}\''
         )
         say('  curl -s "localhost:8080/v1/realtime?metric=tickets_created&last=15m" -H "Authorization: Bearer $TOKEN"')
         say("(or run `make demo` with the demo's own API kept up: .venv/bin/tenant-analytics demo --serve)")
