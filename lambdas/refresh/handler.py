@@ -44,9 +44,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         request = ScheduledRefresh.model_validate(event)
         result = RefreshResult()
         for store_id in request.stores or sorted(get_settings().stores):
-            done = refresh_store(store_id, runtime.store_opener())
-            result.refreshed += done.refreshed
-            result.store_errors.update(done.store_errors)
+            result.merge(refresh_store(store_id, runtime.store_opener()))
     metrics.add_metric(name=MODELS_REFRESHED_METRIC, unit=MetricUnit.Count, value=len(result.refreshed))
     metrics.add_metric(name=MODEL_REFRESH_FAILURES_METRIC, unit=MetricUnit.Count, value=len(result.store_errors))
     for warning in {r.warning for r in result.refreshed if r.warning}:

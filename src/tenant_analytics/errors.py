@@ -97,3 +97,12 @@ class StoreUnavailable(TenantAnalyticsError):
 
 class TransformFailed(TenantAnalyticsError):
     code = "transform_failed"
+
+
+def one_line(exc: Exception) -> str:
+    """What went wrong, in one line: a platform error's message, else the first line of the exception's text
+    (a database error carries its context on further lines)."""
+    if isinstance(exc, TenantAnalyticsError):
+        return exc.message
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -53,11 +53,10 @@ from tenant_analytics.models.delta import (
 from tenant_analytics.models.project import MODEL_SCHEMA, Model, ModelProject, input_name_of, input_table
 from tenant_analytics.models.sources import SOURCES
 from tenant_analytics.models.validate import incremental_blockers
+from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL, tenant_isolation
 
 log = logging.getLogger(__name__)
 
-ETL_ROLE = "ta_etl"
-QUERY_ROLE = "ta_query"
 ALL_TENANTS = ""  # watermark row that applies to every tenant
 _CAPTURE_LOCK = "tenant_analytics.models.capture"
 _SCHEMA_LOCK = "tenant_analytics.schema"
@@ -68,13 +67,6 @@ _FILLFACTOR = 90
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 ConnectionFactory = Callable[[], Connection]
-
-_ROLES = f"""
-DO $$ BEGIN CREATE ROLE {ETL_ROLE} NOLOGIN NOBYPASSRLS;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
-DO $$ BEGIN CREATE ROLE {QUERY_ROLE} NOLOGIN NOBYPASSRLS;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
-"""
 
 _CATALOG = f"""
 CREATE SCHEMA IF NOT EXISTS {MODEL_SCHEMA} AUTHORIZATION {ETL_ROLE};
@@ -226,7 +218,7 @@ class PostgresModelEngine:
         """
         with self._connect() as conn:
             with conn.transaction():
-                conn.execute(_ROLES)
+                conn.execute(ROLES_SQL)
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_SCHEMA_LOCK,))
                 cur.execute("SET LOCAL TimeZone = 'UTC'")
@@ -291,15 +283,8 @@ class PostgresModelEngine:
             sql.SQL("ALTER TABLE {table} ADD PRIMARY KEY ({grain})").format(table=table, grain=_names(model.grain))
         )
         cur.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(table, sql.Identifier(ETL_ROLE)))
-        cur.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table))
-        cur.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(table))
-        cur.execute(
-            sql.SQL(
-                "CREATE POLICY tenant_isolation ON {} USING (tenant_id = current_setting('app.tenant_id', true)) "
-                "WITH CHECK (tenant_id = current_setting('app.tenant_id', true))"
-            ).format(table)
-        )
-        cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, sql.Identifier(QUERY_ROLE)))
+        for statement in tenant_isolation(table):
+            cur.execute(statement)
         cur.execute(sql.SQL("ALTER TABLE {} SET (fillfactor = {})").format(table, sql.Literal(_FILLFACTOR)))
         cur.execute(
             "INSERT INTO models.model_state (model, definition_hash, needs_full) VALUES (%s, %s, %s) "

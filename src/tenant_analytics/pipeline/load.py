@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from tenant_analytics.errors import InvalidInput, TenantAnalyticsError
+from tenant_analytics.errors import InvalidInput, TenantAnalyticsError, one_line
 from tenant_analytics.stores.base import AnalyticsStore, CuratedFiles
 from tenant_analytics.tenants.registry import TenantRegistry
 from tenant_analytics.transforms.tables import SUPPORT_TABLES
@@ -69,7 +69,7 @@ def load_batch(state: BatchState, s3: Any, registry: TenantRegistry, open_store:
             store = open_store(registry.get(tenant_id).store)
             stats = store.merge_curated(tenant_id, tenant_files(s3, output_uri, tenant_id))
         except (TenantAnalyticsError, psycopg.Error) as exc:
-            message = exc.message if isinstance(exc, TenantAnalyticsError) else str(exc).strip().splitlines()[0]
+            message = one_line(exc)
             result.failures.append(TenantFailure(tenant_id=tenant_id, step="load", error=message))
             continue
         result.loaded.append(

@@ -103,6 +103,12 @@ class RefreshResult(BaseModel):
     failures: list[TenantFailure] = Field(default_factory=list)
     store_errors: dict[str, str] = Field(default_factory=dict, description="store id -> why its refresh failed")
 
+    def merge(self, other: RefreshResult) -> None:
+        """Add another store's (or step's) refreshes and failures to this result."""
+        self.refreshed += other.refreshed
+        self.failures += other.failures
+        self.store_errors.update(other.store_errors)
+
 
 class StepOutputs(BaseModel):
     export: ExportResult

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import psycopg
 
 from tenant_analytics.constants import OPERATIONAL_MODELS, OPERATIONAL_STORE_ID
-from tenant_analytics.errors import TenantAnalyticsError
+from tenant_analytics.errors import TenantAnalyticsError, one_line
 from tenant_analytics.stores.postgres import PostgresStore
 from tenant_analytics.tenants.models import Tier
 from tenant_analytics.tenants.registry import TenantRegistry
@@ -28,7 +28,7 @@ def refresh_store(store_id: str, open_store: StoreOpener, tenant_ids: Iterable[s
     try:
         records = open_store(store_id).refresh_models(scope)
     except (TenantAnalyticsError, psycopg.Error) as exc:
-        message = exc.message if isinstance(exc, TenantAnalyticsError) else str(exc).strip().splitlines()[0]
+        message = one_line(exc)
         return RefreshResult(
             failures=[TenantFailure(tenant_id=t, step="refresh", error=message) for t in scope or []],
             store_errors={store_id: message},
@@ -60,7 +60,7 @@ def export_operational(store_id: str, tenant_ids: list[str], open_store: StoreOp
     try:
         source.export_models(OPERATIONAL_MODELS, tenant_ids, target)
     except (TenantAnalyticsError, psycopg.Error) as exc:
-        message = exc.message if isinstance(exc, TenantAnalyticsError) else str(exc).strip().splitlines()[0]
+        message = one_line(exc)
         return RefreshResult(
             failures=[
                 TenantFailure(tenant_id=t, step="refresh", error=f"operational export: {message}") for t in tenant_ids
@@ -84,10 +84,6 @@ def refresh_batch(state: BatchState, registry: TenantRegistry, open_store: Store
     for store_id, tenants in sorted(by_store.items()):
         done = refresh_store(store_id, open_store, tenants)
         if not done.store_errors and on_redshift.get(store_id):
-            exported = export_operational(store_id, on_redshift[store_id], open_store)
-            done.failures += exported.failures
-            done.store_errors.update(exported.store_errors)
-        result.refreshed += done.refreshed
-        result.failures += done.failures
-        result.store_errors.update(done.store_errors)
+            done.merge(export_operational(store_id, on_redshift[store_id], open_store))
+        result.merge(done)
     return result

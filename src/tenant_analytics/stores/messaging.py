@@ -34,7 +34,7 @@ from tenant_analytics.sources.messaging import (
     TemplateVersion,
     format_event_time,
 )
-from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL
+from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL, tenant_isolation
 
 __all__ = [
     "CAMPAIGN_CSV_COLUMNS",
@@ -79,16 +79,6 @@ _S3_OBJECT = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9_./=-
 _IAM_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$")
 _EVENT_TYPES_SQL = ", ".join(f"'{kind}'" for kind in EVENT_TYPES)
 
-_TENANT_ISOLATION = f"""
-ALTER TABLE messaging.{{table}} ENABLE ROW LEVEL SECURITY;
-ALTER TABLE messaging.{{table}} FORCE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS tenant_isolation ON messaging.{{table}};
-CREATE POLICY tenant_isolation ON messaging.{{table}}
-    USING (tenant_id = current_setting('app.tenant_id', true))
-    WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
-GRANT SELECT ON messaging.{{table}} TO {QUERY_ROLE};
-"""
-
 _PG_SCHEMA = f"""
 CREATE SCHEMA IF NOT EXISTS messaging AUTHORIZATION {ETL_ROLE};
 GRANT USAGE ON SCHEMA messaging TO {QUERY_ROLE};
@@ -123,7 +113,6 @@ CREATE TABLE IF NOT EXISTS messaging.templates (
     loaded_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, template_id)
 );
-{"".join(_TENANT_ISOLATION.format(table=table) for table in MESSAGING_TABLES)}
 """
 
 _STAGE_EVENTS = """
@@ -243,6 +232,9 @@ def ensure_messaging_schema(conn: psycopg.Connection[Any]) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('tenant_analytics.schema'))")
         conn.execute(_PG_SCHEMA)
+        for table in MESSAGING_TABLES:
+            for statement in tenant_isolation(sql.Identifier("messaging", table)):
+                conn.execute(statement)
 
 
 def merge_messaging(

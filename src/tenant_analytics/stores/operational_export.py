@@ -30,7 +30,7 @@ from sqlglot import exp
 
 from tenant_analytics.errors import InvalidInput, StoreUnavailable
 from tenant_analytics.stores.messaging import validate_tenant_id
-from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL
+from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL, tenant_isolation
 
 __all__ = [
     "STAGING_TABLE",
@@ -215,16 +215,8 @@ def ensure_export_table(target: psycopg.Connection[Any], table: ExportTable, col
         )
         keys = sql.SQL(", ").join(sql.Identifier(column) for column in table.key_columns)
         cur.execute(sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(name, columns, keys))
-        cur.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(name))
-        cur.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(name))
-        cur.execute(
-            sql.SQL(
-                "CREATE POLICY tenant_isolation ON {} "
-                "USING (tenant_id = current_setting('app.tenant_id', true)) "
-                "WITH CHECK (tenant_id = current_setting('app.tenant_id', true))"
-            ).format(name)
-        )
-        cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(name, sql.Identifier(QUERY_ROLE)))
+        for statement in tenant_isolation(name):
+            cur.execute(statement)
 
 
 def create_export_staging(target: psycopg.Connection[Any], table: ExportTable) -> sql.Identifier:

@@ -27,7 +27,7 @@ from tenant_analytics.stores.messaging import (
 )
 from tenant_analytics.stores.models import packaged_models
 from tenant_analytics.stores.operational_export import ExportTable, export_tenants
-from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL
+from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL, tenant_isolation
 from tenant_analytics.transforms.tables import SUPPORT_TABLES, TABLES_BY_NAME, TICKETS, CuratedTable
 
 
@@ -53,14 +53,7 @@ def _table_ddl(table: CuratedTable) -> sql.Composed:
         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (tenant_id, {})").format(
             sql.Identifier(f"{table.name}_tenant_{table.sort_column}"), name, sql.Identifier(table.sort_column)
         ),
-        sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(name),
-        sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(name),
-        sql.SQL("DROP POLICY IF EXISTS tenant_isolation ON {}").format(name),
-        sql.SQL(
-            "CREATE POLICY tenant_isolation ON {} USING (tenant_id = current_setting('app.tenant_id', true)) "
-            "WITH CHECK (tenant_id = current_setting('app.tenant_id', true))"
-        ).format(name),
-        sql.SQL("GRANT SELECT ON {} TO {}").format(name, sql.Identifier(QUERY_ROLE)),
+        *tenant_isolation(name),
     ]
     return sql.SQL(";\n").join(statements)
 
