@@ -10,8 +10,9 @@ The changed rows of the join are found by inclusion-exclusion over the changed r
 images (+1 new image, -1 old image) and current rows at the refresh snapshot,
 ``Δ(R ⋈ S) = ΔR ⋈ S + R ⋈ ΔS - ΔR ⋈ ΔS``, and likewise for more references. Per group the engine sums the signed
 contributions; a group is then updated in place, inserted, deleted (its ``COUNT(*)`` reaches 0) or, when the
-delta cannot decide, recomputed from its rows: MIN/MAX with an old image among its contributions, a net
-removal of rows from a model without ``COUNT(*)`` (the group may have emptied).
+delta cannot decide, recomputed from its rows: a MIN/MAX whose stored extreme was removed without a surely
+present value beyond it (see ``_extreme_undecided``), a net removal of rows from a model without ``COUNT(*)``
+(the group may have emptied).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tenant_analytics.models.sources import SOURCES
 
 AggregateKind = Literal["count_star", "count", "sum", "min", "max"]
 SIGN = "__sign"
-OLD = "__old"
+REMOVED = "__r"  # contributions: the extreme of the removed values of a MIN/MAX column
 COUNT = "__n"
 ACTION = "__action"
 EXACT_TYPES = ("smallint", "integer", "bigint", "numeric")
@@ -227,8 +228,9 @@ def contributions_query(plan: DeltaPlan, deltas: dict[str, str]) -> str:
     """Return SQL of the per-group sums of signed contributions of the changes in ``deltas``.
 
     ``deltas`` maps an input name to a table of its change images with a ``__sign`` column (+1 new, -1 old).
-    Columns: the grain, ``__n`` (net rows entering the group), ``__old`` (an old image contributed) and one
-    column per aggregate (the signed sum for COUNT and SUM, the extreme of the contributions for MIN and MAX).
+    Columns: the grain, ``__n`` (net rows entering the group) and per aggregate ``__a<i>``: the signed sum for
+    COUNT and SUM; for MIN and MAX the extreme of the positive contributions, with ``__r<i>`` the extreme of the
+    negative ones (values removed).
     """
     model = plan.model
     references = [t for t in model.query.find_all(exp.Table) if t.db]
@@ -238,14 +240,12 @@ def contributions_query(plan: DeltaPlan, deltas: dict[str, str]) -> str:
         for subset in itertools.combinations(changed, size):
             query = model.select()
             signs: list[exp.Expr] = [exp.Literal.number(1 if size % 2 else -1)]
-            olds: list[exp.Expr] = []
             for index, reference in enumerate([t for t in query.find_all(exp.Table) if t.db]):
                 if index not in subset:
                     continue
                 alias = reference.alias or reference.name
                 reference.replace(exp.to_table(deltas[input_name_of(reference)]).as_(alias))
                 signs.append(exp.column(SIGN, table=alias))
-                olds.append(exp.LT(this=exp.column(SIGN, table=alias), expression=exp.Literal.number(0)))
             sign: exp.Expr = signs[0]
             for factor in signs[1:]:
                 sign = exp.Mul(this=sign, expression=factor)
@@ -253,7 +253,6 @@ def contributions_query(plan: DeltaPlan, deltas: dict[str, str]) -> str:
                 e.copy().as_(g) for e, g in zip(model.grain_expressions, model.grain, strict=True)
             ]
             projections.append(exp.alias_(sign, SIGN))
-            projections.append(exp.alias_(exp.or_(*olds) if len(olds) > 1 else olds[0], OLD))
             for number, aggregate in enumerate(plan.aggregates):
                 if aggregate.kind == "count_star":
                     value: exp.Expr = exp.Literal.number(1)
@@ -280,16 +279,18 @@ def contributions_query(plan: DeltaPlan, deltas: dict[str, str]) -> str:
         union = exp.union(union, term, distinct=False)
     sums: list[exp.Expr] = [exp.column(g, table="u") for g in model.grain]
     sums.append(exp.alias_(exp.Sum(this=exp.column(SIGN, table="u")), COUNT))
-    sums.append(exp.alias_(exp.func("bool_or", exp.column(OLD, table="u")), OLD))
+    zero = exp.Literal.number(0)
     for number, aggregate in enumerate(plan.aggregates):
         value = exp.column(f"__a{number}", table="u")
-        if aggregate.kind == "max":
-            total: exp.Expr = exp.Max(this=value)
-        elif aggregate.kind == "min":
-            total = exp.Min(this=value)
+        sign = exp.column(SIGN, table="u")
+        if aggregate.kind in ("max", "min"):
+            extreme = exp.Max if aggregate.kind == "max" else exp.Min
+            added = exp.Case(ifs=[exp.If(this=exp.GT(this=sign.copy(), expression=zero), true=value.copy())])
+            removed = exp.Case(ifs=[exp.If(this=exp.LT(this=sign.copy(), expression=zero), true=value.copy())])
+            sums.append(exp.alias_(extreme(this=added), f"__a{number}"))
+            sums.append(exp.alias_(extreme(this=removed), f"{REMOVED}{number}"))
         else:
-            total = exp.Sum(this=exp.Mul(this=exp.column(SIGN, table="u"), expression=value))
-        sums.append(exp.alias_(total, f"__a{number}"))
+            sums.append(exp.alias_(exp.Sum(this=exp.Mul(this=sign, expression=value)), f"__a{number}"))
     outer = exp.select(*sums).from_(union.subquery("u")).group_by(*[exp.column(g, table="u") for g in model.grain])
     return outer.sql("postgres", comments=False)
 
@@ -313,8 +314,9 @@ def plan_query(plan: DeltaPlan, aggregated: str, summary: exp.Table, column_type
         after = exp.Add(this=exp.column(plan.count_column, table="t"), expression=net)
         recompute.append(exp.LT(this=after, expression=zero))
         delete = exp.EQ(this=after, expression=zero)
-    if plan.has_extremes:
-        recompute.append(exp.column(OLD, table="a"))
+    for number, aggregate in enumerate(plan.aggregates):
+        if aggregate.kind in ("max", "min"):
+            recompute.append(_extreme_undecided(aggregate, number))
     action = exp.Case(
         ifs=[
             exp.If(this=exp.and_(absent, exp.EQ(this=net, expression=zero)), true=exp.Literal.string("s")),
@@ -343,6 +345,27 @@ def plan_query(plan: DeltaPlan, aggregated: str, summary: exp.Table, column_type
         .join(summary.copy().as_("t"), on=match, join_type="left")
     )
     return query.sql("postgres", comments=False)
+
+
+def _extreme_undecided(aggregate: Aggregate, number: int) -> exp.Expr:
+    """Whether the contributions leave a group's MAX (MIN) unknown: a value at or beyond the stored extreme was
+    removed and no greater (smaller) value was surely added.
+
+    ``A`` (the extreme of the positive contributions) may be a value that was added and removed again within the
+    change, but then it is also among the removed values: ``A`` beyond ``R`` (the extreme of the negative ones) is a
+    value present now. With ``R`` short of the stored extreme ``S``, the rows holding ``S`` are all still there.
+    In both cases the new extreme is the extreme of ``S`` and ``A``; otherwise the group is recomputed.
+    """
+    added = exp.column(f"__a{number}", table="a")
+    removed = exp.column(f"{REMOVED}{number}", table="a")
+    stored = exp.column(aggregate.column, table="t")
+    not_beyond: type[exp.Binary] = exp.LTE if aggregate.kind == "max" else exp.GTE
+    reaches: type[exp.Binary] = exp.GTE if aggregate.kind == "max" else exp.LTE
+    return exp.and_(
+        exp.Not(this=exp.Is(this=removed.copy(), expression=exp.Null())),
+        exp.or_(exp.Is(this=added.copy(), expression=exp.Null()), not_beyond(this=added, expression=removed.copy())),
+        exp.or_(exp.Is(this=stored.copy(), expression=exp.Null()), reaches(this=removed, expression=stored)),
+    )
 
 
 def upsert_source(plan: DeltaPlan, planned: str) -> str:

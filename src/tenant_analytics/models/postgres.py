@@ -30,6 +30,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
@@ -71,26 +72,15 @@ ConnectionFactory = Callable[[], Connection]
 _CATALOG = f"""
 CREATE SCHEMA IF NOT EXISTS {MODEL_SCHEMA} AUTHORIZATION {ETL_ROLE};
 GRANT USAGE ON SCHEMA {MODEL_SCHEMA} TO {QUERY_ROLE};
-CREATE TABLE IF NOT EXISTS {MODEL_SCHEMA}.change_log (
-    seq         bigserial   PRIMARY KEY,
-    input       text        NOT NULL,
-    tenant_id   text,
-    image       jsonb,
-    captured_at timestamptz NOT NULL DEFAULT now()
+-- one value per capturing statement: the images a statement logs share it, and its last value under the
+-- exclusive capture lock is the high-water mark of committed changes
+CREATE SEQUENCE IF NOT EXISTS {MODEL_SCHEMA}.change_seq;
+ALTER SEQUENCE {MODEL_SCHEMA}.change_seq OWNER TO {ETL_ROLE};
+CREATE TABLE IF NOT EXISTS {MODEL_SCHEMA}.truncations (
+    seq   bigint PRIMARY KEY,
+    input text   NOT NULL
 );
--- +1 for a new image, -1 for an old one: deltas add the one and subtract the other
-ALTER TABLE {MODEL_SCHEMA}.change_log ADD COLUMN IF NOT EXISTS sign smallint;
-CREATE INDEX IF NOT EXISTS change_log_input_seq ON {MODEL_SCHEMA}.change_log (input, seq);
-CREATE INDEX IF NOT EXISTS change_log_truncations ON {MODEL_SCHEMA}.change_log (input, seq) WHERE image IS NULL;
-ALTER TABLE {MODEL_SCHEMA}.change_log OWNER TO {ETL_ROLE};
-ALTER TABLE {MODEL_SCHEMA}.change_log ENABLE ROW LEVEL SECURITY;
-ALTER TABLE {MODEL_SCHEMA}.change_log FORCE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS tenant_isolation ON {MODEL_SCHEMA}.change_log;
-CREATE POLICY tenant_isolation ON {MODEL_SCHEMA}.change_log FOR SELECT
-    USING (tenant_id = current_setting('app.tenant_id', true));
-DROP POLICY IF EXISTS capture ON {MODEL_SCHEMA}.change_log;
--- the capture trigger appends images of whatever rows a statement changed, under any tenant setting
-CREATE POLICY capture ON {MODEL_SCHEMA}.change_log FOR INSERT WITH CHECK (true);
+ALTER TABLE {MODEL_SCHEMA}.truncations OWNER TO {ETL_ROLE};
 CREATE TABLE IF NOT EXISTS {MODEL_SCHEMA}.model_state (
     model           text PRIMARY KEY,
     definition_hash text NOT NULL,
@@ -117,28 +107,7 @@ CREATE TABLE IF NOT EXISTS {MODEL_SCHEMA}.refresh_log (
 ALTER TABLE {MODEL_SCHEMA}.model_state OWNER TO {ETL_ROLE};
 ALTER TABLE {MODEL_SCHEMA}.watermarks OWNER TO {ETL_ROLE};
 ALTER TABLE {MODEL_SCHEMA}.refresh_log OWNER TO {ETL_ROLE};
-CREATE OR REPLACE FUNCTION {MODEL_SCHEMA}.capture_changes() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-BEGIN
-    -- held until commit: a refresh reads the highest seq only when no capturing transaction is in flight
-    PERFORM pg_advisory_xact_lock_shared(hashtext('{_CAPTURE_LOCK}'));
-    IF TG_OP = 'TRUNCATE' THEN
-        INSERT INTO {MODEL_SCHEMA}.change_log (input, tenant_id, image) VALUES (TG_ARGV[0], NULL, NULL);
-        RETURN NULL;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO {MODEL_SCHEMA}.change_log (input, tenant_id, image, sign)
-        SELECT TG_ARGV[0], o.tenant_id, to_jsonb(o), -1 FROM old_rows AS o;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        INSERT INTO {MODEL_SCHEMA}.change_log (input, tenant_id, image, sign)
-        SELECT TG_ARGV[0], n.tenant_id, to_jsonb(n), 1 FROM new_rows AS n;
-    END IF;
-    RETURN NULL;
-END
-$fn$;
-ALTER FUNCTION {MODEL_SCHEMA}.capture_changes() OWNER TO {ETL_ROLE};
-"""  # noqa: S608 - schema and role names are module constants
+"""
 
 _TRIGGERS = (
     ("models_capture_insert", "INSERT", "REFERENCING NEW TABLE AS new_rows"),
@@ -146,6 +115,119 @@ _TRIGGERS = (
     ("models_capture_delete", "DELETE", "REFERENCING OLD TABLE AS old_rows"),
     ("models_capture_truncate", "TRUNCATE", ""),
 )
+
+
+SEQ = "__seq"  # change-table column: the capturing statement's value of models.change_seq
+
+
+def _bounded(name: str) -> str:
+    """``name`` as a PostgreSQL identifier (at most 63 bytes): long names keep a prefix and gain a digest."""
+    if len(name.encode()) <= 63:
+        return name
+    return f"{name[:50]}~{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+
+
+def change_table(input_name: str) -> exp.Table:
+    """The table that logs ``input_name``'s changed rows: ``__seq``, ``__sign`` (+1 new, -1 old), the input's
+    columns."""
+    return exp.table_(_bounded(f"changes:{input_name}"), db=MODEL_SCHEMA)
+
+
+def _identifier(table: exp.Table) -> sql.Identifier:
+    return sql.Identifier(table.db, table.name)
+
+
+def _change_table_policies(table: sql.Composable) -> list[sql.Composed]:
+    # Readable only by roles that bypass row-level security (the refresh); the capture function appends under any
+    # tenant setting. Nothing is granted to the query role.
+    return [
+        sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table),
+        sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(table),
+        sql.SQL("DROP POLICY IF EXISTS capture ON {}").format(table),
+        sql.SQL("CREATE POLICY capture ON {} FOR INSERT WITH CHECK (true)").format(table),
+    ]
+
+
+def _capture_function(
+    input_name: str, function: sql.Identifier, changes: sql.Identifier, columns: list[str]
+) -> sql.Composed:
+    """The statement-level trigger function appending a statement's old and new row images to ``changes``."""
+    listed = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+
+    def images(alias: str) -> sql.Composed:
+        return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)) for c in columns)
+
+    body = sql.SQL(
+        """
+DECLARE
+    statement_seq bigint;
+BEGIN
+    -- held until commit: a refresh reads the high-water mark only when no capturing transaction is in flight
+    PERFORM pg_advisory_xact_lock_shared(hashtext({lock}));
+    statement_seq := nextval('{schema}.change_seq');
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO {schema}.truncations (seq, input) VALUES (statement_seq, {input});
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO {changes} ({seq}, {sign}, {listed}) SELECT statement_seq, -1, {old} FROM old_rows AS o;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        INSERT INTO {changes} ({seq}, {sign}, {listed}) SELECT statement_seq, 1, {new} FROM new_rows AS n;
+    END IF;
+    RETURN NULL;
+END
+"""
+    ).format(
+        lock=sql.Literal(_CAPTURE_LOCK),
+        schema=sql.SQL(MODEL_SCHEMA),
+        input=sql.Literal(input_name),
+        changes=changes,
+        seq=sql.Identifier(SEQ),
+        sign=sql.Identifier(SIGN),
+        listed=listed,
+        old=images("o"),
+        new=images("n"),
+    )
+    return sql.Composed(
+        [
+            sql.SQL(
+                "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+                "SET search_path = pg_catalog, pg_temp AS $capture$"
+            ).format(function=function),
+            body,
+            sql.SQL("$capture$"),
+        ]
+    )
+
+
+def _retire_change_log(cur: psycopg.Cursor[tuple[Any, ...]]) -> None:
+    """Drop the single jsonb change log of earlier versions; its pending images are replaced by full refreshes."""
+    cur.execute("SELECT to_regclass('models.change_log') IS NOT NULL")
+    row = cur.fetchone()
+    if row is None or not row[0]:
+        return
+    cur.execute("DROP FUNCTION IF EXISTS models.capture_changes() CASCADE")  # and the triggers that call it
+    cur.execute("DROP TABLE models.change_log")
+    cur.execute(
+        "UPDATE models.model_state SET needs_full = 'change capture was upgraded to change tables' "
+        "WHERE needs_full IS NULL"
+    )
+
+
+def _columns(cur: psycopg.Cursor[tuple[Any, ...]], schema: str, table: str) -> dict[str, str] | None:
+    """Column -> type (as format_type spells it) of ``schema.table``, in column order; None when it is missing."""
+    cur.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_class AS c "
+        "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+        "LEFT JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+        "WHERE n.nspname = %s AND c.relname = %s ORDER BY a.attnum",
+        (schema, table),
+    )
+    rows = cur.fetchall()
+    if not rows:
+        return None
+    return {str(r[0]): str(r[1]) for r in rows if r[0] is not None}
 
 
 class RefreshRecord(BaseModel):
@@ -223,16 +305,25 @@ class PostgresModelEngine:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_SCHEMA_LOCK,))
                 cur.execute("SET LOCAL TimeZone = 'UTC'")
                 cur.execute(_CATALOG)
+                _retire_change_log(cur)
+                lost: set[str] = set()  # inputs whose pending change images were dropped with their change table
                 for source in sorted({s for m in project.models for s in m.sources}):
-                    self._ensure_capture(cur, source)
+                    if self._ensure_capture(cur, source):
+                        lost.add(source)
                 rebuilt: set[str] = set()
                 for model in project.models:
                     if self._ensure_summary(cur, model):
                         rebuilt.add(model.name)
-                for model in project.models:
-                    for parent in model.refs:
-                        self._ensure_capture(cur, parent)
+                for parent in dict.fromkeys(p for m in project.models for p in m.refs):
+                    self._ensure_capture(cur, parent)
                 self._ensure_indexes(cur, project)
+                for model in project.models:
+                    lost_inputs = sorted(lost & set(model.inputs))
+                    if lost_inputs:
+                        cur.execute(
+                            "UPDATE models.model_state SET needs_full = %s WHERE model = %s AND needs_full IS NULL",
+                            (f"change capture of {', '.join(lost_inputs)} was rebuilt", model.name),
+                        )
                 for name in rebuilt:
                     for child in project.descendants(name):
                         cur.execute(
@@ -240,27 +331,70 @@ class PostgresModelEngine:
                             (f"its input '{name}' was rebuilt", child.name),
                         )
 
-    def _ensure_capture(self, cur: psycopg.Cursor[tuple[Any, ...]], input_name: str) -> None:
+    def _ensure_capture(self, cur: psycopg.Cursor[tuple[Any, ...]], input_name: str) -> bool:
+        """Create or update the input's change table, its capture function and triggers.
+
+        Returns True when an existing change table had to be rebuilt (a column changed type or vanished), which
+        drops the images not consumed yet: the input's readers then need a full refresh.
+        """
         table = input_table(input_name)
-        cur.execute("SELECT to_regclass(%s)", (f"{table.db}.{table.name}",))
-        row = cur.fetchone()
-        if row is None or row[0] is None:
+        columns = _columns(cur, table.db, table.name)
+        if columns is None:
             raise InvalidInput(f"input table {table.db}.{table.name} does not exist; create the store schema first")
+        changes = change_table(input_name)
+        logged = _columns(cur, MODEL_SCHEMA, changes.name)
+        rebuilt = False
+        if logged is not None and any(columns.get(c) != t for c, t in logged.items() if c not in (SEQ, SIGN)):
+            cur.execute(sql.SQL("DROP TABLE {}").format(_identifier(changes)))
+            logged, rebuilt = None, True
+        if logged is None:
+            cur.execute(
+                sql.SQL("CREATE TABLE {changes} ({seq} bigint NOT NULL, {sign} smallint NOT NULL, {columns})").format(
+                    changes=_identifier(changes),
+                    seq=sql.Identifier(SEQ),
+                    sign=sql.Identifier(SIGN),
+                    columns=sql.SQL(", ").join(
+                        # types as format_type() spells them, read from the catalog
+                        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
+                        for c, t in columns.items()
+                    ),
+                )
+            )
+            cur.execute(
+                sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                    sql.Identifier(_bounded(f"{changes.name}:seq")), _identifier(changes), sql.Identifier(SEQ)
+                )
+            )
+            cur.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(_identifier(changes), sql.Identifier(ETL_ROLE)))
+            for statement in _change_table_policies(_identifier(changes)):
+                cur.execute(statement)
+        else:
+            for column, kind in columns.items():
+                if column not in logged:
+                    cur.execute(
+                        sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                            _identifier(changes), sql.Identifier(column), sql.SQL(kind)
+                        )
+                    )
+        function = sql.Identifier(MODEL_SCHEMA, _bounded(f"capture:{input_name}"))
+        cur.execute(_capture_function(input_name, function, _identifier(changes), list(columns)))
+        cur.execute(sql.SQL("ALTER FUNCTION {}() OWNER TO {}").format(function, sql.Identifier(ETL_ROLE)))
         for name, event, referencing in _TRIGGERS:
             if event == "TRUNCATE" and input_name not in SOURCES:
                 continue  # a summary table is truncated only by a full refresh, which marks its children itself
             cur.execute(
                 sql.SQL(
                     "CREATE OR REPLACE TRIGGER {name} AFTER {event} ON {table} {referencing} "
-                    "FOR EACH STATEMENT EXECUTE FUNCTION models.capture_changes({arg})"
+                    "FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
                 ).format(
                     name=sql.Identifier(name),
                     event=sql.SQL(event),
                     table=_table(input_name),
                     referencing=sql.SQL(referencing),
-                    arg=sql.Literal(input_name),
+                    function=function,
                 )
             )
+        return rebuilt
 
     def _ensure_summary(self, cur: psycopg.Cursor[tuple[Any, ...]], model: Model) -> bool:
         digest = definition_hash(model)
@@ -273,6 +407,8 @@ class PostgresModelEngine:
         reason = "first refresh" if row is None else "its definition changed"
         table = _summary(model)
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(table))
+        # images of the old table's rows mean nothing to the rebuilt one (its readers are refreshed in full)
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_identifier(change_table(model.name))))
         cur.execute(
             sql.SQL("CREATE TABLE {table} AS {query} WITH NO DATA").format(
                 table=table,
@@ -296,14 +432,34 @@ class PostgresModelEngine:
         return True
 
     def _ensure_indexes(self, cur: psycopg.Cursor[tuple[Any, ...]], project: ModelProject) -> None:
-        # Indexes on parent summary tables that the children's key lookups and recomputations probe.
-        for parent, columns in project_indexes(project):
-            name = f"{parent}__{'_'.join(columns)}"[:63]
+        # Indexes on parent summary tables that the children's lookups probe; those the engine made earlier and
+        # no child needs any more are dropped, since every index slows the parent's own refresh.
+        def recomputes(model: Model) -> bool:
+            return may_recompute(delta_plan(model, project.get, _columns(cur, MODEL_SCHEMA, model.name) or {}))
+
+        wanted = project_indexes(project, recomputes)
+        for index in wanted:
             cur.execute(
-                sql.SQL("CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})").format(
-                    name=sql.Identifier(name), table=_table(parent), columns=_names(columns)
+                sql.SQL("CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns}){where}").format(
+                    name=sql.Identifier(index.name),
+                    table=_table(index.parent),
+                    columns=_names(index.columns),
+                    where=sql.SQL(" WHERE ")
+                    + sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in index.not_null)
+                    if index.not_null
+                    else sql.SQL(""),
                 )
             )
+        names = {index.name for index in wanted}
+        for model in project.models:
+            cur.execute(
+                "SELECT c.relname FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid "
+                "WHERE i.indrelid = to_regclass(%s) AND NOT i.indisprimary AND starts_with(c.relname, %s)",
+                (f"{MODEL_SCHEMA}.{model.name}", f"{model.name}__"),
+            )
+            for (name,) in cur.fetchall():
+                if name not in names:
+                    cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(MODEL_SCHEMA, name)))
 
     # ----------------------------------------------------------------------------------------------- refresh
 
@@ -420,13 +576,13 @@ class PostgresModelEngine:
         # indexes are built once after the load rather than maintained row by row.
         cur.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(table))
         cur.execute(
-            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index AS i "
-            "WHERE i.indrelid = %s::regclass AND NOT i.indisprimary",
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index AS i "
+            "JOIN pg_class AS c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass AND NOT i.indisprimary",
             (f"{MODEL_SCHEMA}.{model.name}",),
         )
         indexes = cur.fetchall()
         for name, _ in indexes:
-            cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(*str(name).split("."))))
+            cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(MODEL_SCHEMA, str(name))))
         cur.execute(
             sql.SQL("INSERT INTO {table} {query}").format(table=table, query=sql.SQL(model_query_postgres(model)))
         )
@@ -475,28 +631,14 @@ class PostgresModelEngine:
         # cost of a random page the planner prefers reading a whole large input instead, several times slower.
         cur.execute("SET LOCAL random_page_cost = 1.1")
         cur.execute("SET LOCAL work_mem = '64MB'")
-        types = _column_types(cur, f"{MODEL_SCHEMA}.{model.name}")
+        types = _columns(cur, MODEL_SCHEMA, model.name) or {}
         plan = delta_plan(model, project.get, types)
         deltas: dict[str, str] = {}
-        if plan is not None:
-            # Only the columns the model reads are extracted from the images; a delta needs nothing else.
-            for number, input_name in enumerate(model.inputs):
-                table = input_table(input_name)
-                input_types = _column_types(cur, f"{table.db}.{table.name}")
-                columns = {c: input_types[c] for c in dict.fromkeys(["tenant_id", *read_columns(model, input_name)])}
-                if _extract(cur, model, input_name, f"_delta_{number}", bases[input_name], high, scope, columns):
-                    deltas[input_name] = f"_delta_{number}"
-            unsigned = [d for d in deltas.values() if _has_unsigned_images(cur, d)]
-            if unsigned:
-                # images logged before signs were recorded: recompute the groups from whole images this once
-                plan = None
-                for delta in deltas.values():
-                    cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(delta)))
-                deltas = {}
-        if plan is None:
-            for number, input_name in enumerate(model.inputs):
-                if _extract(cur, model, input_name, f"_delta_{number}", bases[input_name], high, scope, None):
-                    deltas[input_name] = f"_delta_{number}"
+        for number, input_name in enumerate(model.inputs):
+            # A delta needs only the columns the model reads, with their sign; a recomputation needs whole rows.
+            columns = list(dict.fromkeys(["tenant_id", *read_columns(model, input_name)])) if plan else None
+            if _extract(cur, model, input_name, f"_delta_{number}", bases[input_name], high, scope, columns):
+                deltas[input_name] = f"_delta_{number}"
         if not deltas:
             changed = 0
         elif plan is None:
@@ -609,7 +751,7 @@ def _snapshot_at_high_water(conn: Connection) -> Iterator[tuple[psycopg.Cursor[t
         with conn.transaction(), conn.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cur.execute("SET LOCAL TimeZone = 'UTC'")  # day and hour buckets are UTC
-            cur.execute("SELECT COALESCE(max(seq), 0) FROM models.change_log")
+            cur.execute("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM models.change_seq")
             row = cur.fetchone()
             cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_CAPTURE_LOCK,))
             held = False
@@ -620,15 +762,6 @@ def _snapshot_at_high_water(conn: Connection) -> Iterator[tuple[psycopg.Cursor[t
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_CAPTURE_LOCK,))
 
 
-def _column_types(cur: psycopg.Cursor[tuple[Any, ...]], table: str) -> dict[str, str]:
-    cur.execute(
-        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-        (table,),
-    )
-    return {str(r[0]): str(r[1]) for r in cur.fetchall()}
-
-
 def _extract(
     cur: psycopg.Cursor[tuple[Any, ...]],
     model: Model,
@@ -637,45 +770,40 @@ def _extract(
     base: int | None,
     high: int,
     scope: tuple[str, ...] | None,
-    columns: dict[str, str] | None,
+    columns: Sequence[str] | None,
 ) -> bool:
     """Copy the input's change images the model has not consumed into temp table ``delta``; False if none.
 
-    ``columns`` (name -> type) lists the columns to extract; None extracts whole rows without their sign.
+    ``columns`` lists the columns to extract, followed by the sign; None extracts whole rows (the input's columns
+    in order) without their sign.
     """
-    record: sql.Composable
     selected: sql.Composable
     if columns is None:
-        record = sql.SQL("jsonb_populate_record(NULL::{}, c.image) AS r").format(_table(input_name))
-        selected = sql.SQL("r.*")
+        table = input_table(input_name)
+        found = _columns(cur, table.db, table.name) or {}
+        selected = sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in found)
     else:
-        record = sql.SQL("jsonb_to_record(c.image) AS r({})").format(
-            sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in columns.items())
-        )
-        selected = sql.SQL("r.*, c.sign AS {}").format(sql.Identifier(SIGN))
+        selected = sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in [*columns, SIGN])
     scope_filter = sql.SQL("AND c.tenant_id IN (SELECT tenant_id FROM _scope)" if scope is not None else "")
     cur.execute(
         sql.SQL(
-            "CREATE TEMP TABLE {delta} ON COMMIT DROP AS SELECT {selected} FROM models.change_log AS c "
-            "LEFT JOIN models.watermarks AS w ON w.model = %(model)s AND w.input = c.input "
-            "AND w.tenant_id = c.tenant_id CROSS JOIN LATERAL {record} "
-            "WHERE c.input = %(input)s AND c.seq > %(base)s AND c.seq <= %(high)s "
-            "AND c.seq > COALESCE(w.last_seq, 0) AND c.image IS NOT NULL {scope_filter}"
-        ).format(delta=sql.Identifier(delta), selected=selected, record=record, scope_filter=scope_filter),
+            "CREATE TEMP TABLE {delta} ON COMMIT DROP AS SELECT {selected} FROM {changes} AS c "
+            "LEFT JOIN models.watermarks AS w ON w.model = %(model)s AND w.input = %(input)s "
+            "AND w.tenant_id = c.tenant_id "
+            "WHERE c.{seq} > %(base)s AND c.{seq} <= %(high)s AND c.{seq} > COALESCE(w.last_seq, 0) {scope_filter}"
+        ).format(
+            delta=sql.Identifier(delta),
+            selected=selected,
+            changes=_identifier(change_table(input_name)),
+            seq=sql.Identifier(SEQ),
+            scope_filter=scope_filter,
+        ),
         {"model": model.name, "input": input_name, "base": base, "high": high},
     )
     if cur.rowcount > 0:
         return True
     cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(delta)))
     return False
-
-
-def _has_unsigned_images(cur: psycopg.Cursor[tuple[Any, ...]], delta: str) -> bool:
-    cur.execute(
-        sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} IS NULL)").format(sql.Identifier(delta), sql.Identifier(SIGN))
-    )
-    row = cur.fetchone()
-    return bool(row[0]) if row is not None else False
 
 
 def _upsert(cur: psycopg.Cursor[tuple[Any, ...]], model: Model, rows: sql.Composable) -> int:
@@ -718,8 +846,7 @@ def _truncated_inputs(
     truncated = []
     for name, base in bases.items():
         cur.execute(
-            "SELECT EXISTS (SELECT 1 FROM models.change_log WHERE input = %s AND seq > %s AND seq <= %s "
-            "AND image IS NULL)",
+            "SELECT EXISTS (SELECT 1 FROM models.truncations WHERE input = %s AND seq > %s AND seq <= %s)",
             (name, base or 0, high),
         )
         row = cur.fetchone()
@@ -758,7 +885,13 @@ def _prune(conn: Connection, cur: psycopg.Cursor[tuple[Any, ...]], project: Mode
         row = cur.fetchone()
         if row is not None and row[0] == len(readers):
             with contextlib.suppress(psycopg.errors.SerializationFailure), conn.transaction():
-                cur.execute("DELETE FROM models.change_log WHERE input = %s AND seq <= %s", (input_name, row[1]))
+                cur.execute(
+                    sql.SQL("DELETE FROM {} WHERE {} <= %s").format(
+                        _identifier(change_table(input_name)), sql.Identifier(SEQ)
+                    ),
+                    (row[1],),
+                )
+                cur.execute("DELETE FROM models.truncations WHERE input = %s AND seq <= %s", (input_name, row[1]))
 
 
 # ------------------------------------------------------------------------------------------- query rewriting
@@ -839,14 +972,62 @@ def recompute_query(model: Model, keys_table: str) -> str:
     return query.sql("postgres", comments=False)
 
 
-def parent_index_columns(model: Model) -> list[tuple[str, tuple[str, ...]]]:
-    """Return (parent model, columns) of the indexes that serve ``model``'s lookups into its parent summaries.
+@dataclass(frozen=True)
+class ParentIndex:
+    """An index on a parent summary table that serves a child's lookups, partial when the child reads only rows
+    where some columns are not NULL."""
 
-    One index leads with tenant_id, then the parent columns the grain uses as they are, then the first column it
-    truncates to a time bucket (a range); another covers the parent's join columns, which a change to the other
-    side of the join probes.
+    parent: str
+    columns: tuple[str, ...]
+    not_null: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The index name: the engine's prefix ``<parent>__`` (see ``_ensure_indexes``), columns, predicate."""
+        suffix = f"__where_{'_'.join(self.not_null)}" if self.not_null else ""
+        return _bounded(f"{self.parent}__{'_'.join(self.columns)}{suffix}")
+
+    def covers(self, other: ParentIndex) -> bool:
+        """Whether this index serves every lookup ``other`` would: same table and predicate, ``other`` a prefix."""
+        return (
+            self.parent == other.parent
+            and self.not_null == other.not_null
+            and self.columns[: len(other.columns)] == other.columns
+        )
+
+
+def may_recompute(plan: DeltaPlan | None) -> bool:
+    """Whether a model recomputes groups from its parents' rows in the normal course of its refreshes: it is not
+    maintained by deltas, or a MIN/MAX may lose its extreme, or it has no COUNT(*) to tell a group emptied."""
+    return plan is None or plan.has_extremes or plan.count_column is None
+
+
+def _not_null_columns(model: Model, alias: str, single: bool) -> tuple[str, ...]:
+    """Columns of the input aliased ``alias`` that the model's WHERE requires to be NOT NULL (``x IS NOT NULL``)."""
+    where = model.query.args.get("where")
+    if where is None:
+        return ()
+    found: list[str] = []
+    for part in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
+        # sqlglot reads `x IS NOT NULL` as a negated IS; NOT (x IS NULL) says the same
+        negated = isinstance(part, exp.Is) and part.args.get("negate")
+        inner = part if negated else part.this if isinstance(part, exp.Not) else None
+        if isinstance(inner, exp.Is) and isinstance(inner.expression, exp.Null) and isinstance(inner.this, exp.Column):
+            column = inner.this
+            if column.table == alias or (not column.table and single):
+                found.append(column.name)
+    return tuple(sorted(set(found)))
+
+
+def parent_indexes(model: Model, recomputes: bool) -> list[ParentIndex]:
+    """Return the indexes that serve ``model``'s lookups into its parent summaries.
+
+    When the model may recompute groups (``recomputes``, see ``may_recompute``), an index finds a group's parent
+    rows: ``tenant_id``, the parent columns the grain uses as they are, then the first column it truncates to a time
+    bucket (a range). When it joins another input, an index on ``tenant_id`` and the parent's join columns serves a
+    change on the other side. Each is partial on the parent columns the model's WHERE requires to be NOT NULL.
     """
-    found: list[tuple[str, tuple[str, ...]]] = []
+    found: list[ParentIndex] = []
     tables = _input_tables(model.query)
     for table in tables:
         parent = input_name_of(table)
@@ -864,32 +1045,33 @@ def parent_index_columns(model: Model) -> list[tuple[str, tuple[str, ...]]]:
                 equal.append(expression.name)
             elif _truncated_column(expression) is not None and mine(expression.this):
                 ranged.append(expression.this.name)
-        grain_index = tuple(dict.fromkeys(["tenant_id", *equal, *ranged[:1]]))
         join_columns: list[str] = []
         for join in model.query.args.get("joins") or []:
             on = join.args.get("on")
             for column in on.find_all(exp.Column) if on is not None else []:
                 if mine(column):
                     join_columns.append(column.name)
-        join_index = tuple(dict.fromkeys(["tenant_id", *join_columns]))
-        for columns in (grain_index, join_index):
-            if len(columns) > 1 and (parent, columns) not in found:
-                found.append((parent, columns))
+        wanted = [tuple(dict.fromkeys(["tenant_id", *equal, *ranged[:1]]))] if recomputes else []
+        if join_columns:
+            wanted.append(tuple(dict.fromkeys(["tenant_id", *join_columns])))
+        not_null = _not_null_columns(model, alias, len(tables) == 1)
+        for columns in wanted:
+            index = ParentIndex(parent, columns, not_null)
+            if len(columns) > 1 and index not in found:
+                found.append(index)
     return _without_prefixes(found)
 
 
-def project_indexes(project: ModelProject) -> list[tuple[str, tuple[str, ...]]]:
-    """Return the parent indexes of every model, leaving out any that is a prefix of another on the same table."""
-    return _without_prefixes([index for model in project.models for index in parent_index_columns(model)])
+def project_indexes(project: ModelProject, recomputes: Callable[[Model], bool]) -> list[ParentIndex]:
+    """Return the parent indexes of every model (``recomputes`` tells which may recompute groups), leaving out any
+    that another one on the same table covers."""
+    return _without_prefixes([index for model in project.models for index in parent_indexes(model, recomputes(model))])
 
 
-def _without_prefixes(indexes: list[tuple[str, tuple[str, ...]]]) -> list[tuple[str, tuple[str, ...]]]:
-    kept: list[tuple[str, tuple[str, ...]]] = []
-    for parent, columns in indexes:
-        covered = any(
-            other_parent == parent and other[: len(columns)] == columns and other != columns
-            for other_parent, other in indexes
-        )
-        if not covered and (parent, columns) not in kept:
-            kept.append((parent, columns))
+def _without_prefixes(indexes: list[ParentIndex]) -> list[ParentIndex]:
+    kept: list[ParentIndex] = []
+    for index in indexes:
+        covered = any(other.covers(index) and other != index for other in indexes)
+        if not covered and index not in kept:
+            kept.append(index)
     return kept

@@ -10,13 +10,13 @@ CREATE MATERIALIZED VIEW models.message_status DISTKEY (tenant_id) SORTKEY (tena
   MAX(e.channel) AS channel,
   MAX(e.error_code) AS error_code,
   CASE
-    WHEN SUM(CASE WHEN e.event_type = 'failed' THEN 1 ELSE 0 END) > 0
+    WHEN MAX(CASE WHEN e.event_type = 'failed' THEN e.event_at END) IS NOT NULL
     THEN 'failed'
-    WHEN SUM(CASE WHEN e.event_type = 'read' THEN 1 ELSE 0 END) > 0
+    WHEN MAX(CASE WHEN e.event_type = 'read' THEN e.event_at END) IS NOT NULL
     THEN 'read'
-    WHEN SUM(CASE WHEN e.event_type = 'delivered' THEN 1 ELSE 0 END) > 0
+    WHEN MAX(CASE WHEN e.event_type = 'delivered' THEN e.event_at END) IS NOT NULL
     THEN 'delivered'
-    WHEN SUM(CASE WHEN e.event_type = 'sent' THEN 1 ELSE 0 END) > 0
+    WHEN MAX(CASE WHEN e.event_type = 'sent' THEN e.event_at END) IS NOT NULL
     THEN 'sent'
     ELSE 'receipt_only'
   END AS status

@@ -265,7 +265,7 @@ def test_the_query_role_sees_only_its_tenants_rows(engine_db: str) -> None:
         # And the query role cannot read the change log or write a summary table
         with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
             conn.execute("SET LOCAL ROLE ta_query")
-            conn.execute("SELECT count(*) FROM models.change_log")
+            conn.execute('SELECT count(*) FROM models."changes:messaging.events"')
         with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
             conn.execute("SET LOCAL ROLE ta_query")
             conn.execute("DELETE FROM models.tenant_daily")
@@ -440,21 +440,32 @@ def test_a_group_that_loses_all_its_rows_is_removed_from_a_level_without_a_row_c
         assert_all_equal_full(conn)
 
 
-def test_change_images_logged_without_a_sign_are_applied_by_recomputing_their_groups(engine_db: str) -> None:
+def test_a_store_with_the_older_jsonb_change_log_is_upgraded_and_caught_up_in_full(engine_db: str) -> None:
     engine = PostgresModelEngine(engine_db)
     with connect(engine_db) as conn:
-        # Given pending changes whose images carry no sign (as logged before signs were recorded)
+        # Given models refreshed, then a store whose capture still used the single jsonb change log
         seed(conn)
         engine.refresh(PROJECT)
-        conn.execute(*upsert_event("acme", 2, "delivered", 7, 0, 0, "", None))
-        conn.execute(*upsert_event("acme", 1, "delivered", 3, 0, 0, "", None))
-        engine.refresh(PROJECT, models=["message_status"])  # its changed rows are now pending for its children
-        conn.execute("UPDATE models.change_log SET sign = NULL")
+        conn.execute("CREATE TABLE models.change_log (seq bigserial PRIMARY KEY, input text, image jsonb)")
+        conn.execute(
+            "CREATE FUNCTION models.capture_changes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$"
+        )
+        conn.execute(
+            "CREATE OR REPLACE TRIGGER models_capture_insert AFTER INSERT ON messaging.events "
+            "FOR EACH STATEMENT EXECUTE FUNCTION models.capture_changes()"
+        )
+        conn.execute(*upsert_event("acme", 2, "delivered", 7, 0, 0, "", None))  # logged nowhere the engine reads
 
-        # When the models are refreshed
+        # When the schema is ensured again and the models refreshed
+        engine.ensure(PROJECT)
         records = engine.refresh(PROJECT)
 
-        # Then incrementally, and every level is right
-        assert {r.mode for r in records} == {"incremental"}
+        # Then the old log is gone, every model caught up in full saying why, and every level is right
+        assert conn.execute("SELECT to_regclass('models.change_log')").fetchone() == (None,)
+        assert {(r.mode, r.warning) for r in records} == {("full", "change capture was upgraded to change tables")}
         assert conn.execute("SELECT delivered FROM models.tenant_daily WHERE tenant_id = 'acme'").fetchone() == (2,)
+        assert_all_equal_full(conn)
+        # And the next change is captured in the new change tables and applied incrementally
+        conn.execute(*upsert_event("acme", 1, "delivered", 3, 0, 0, "", None))
+        assert {r.mode for r in engine.refresh(PROJECT)} == {"incremental"}
         assert_all_equal_full(conn)

@@ -5,8 +5,16 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from tenant_analytics.models import load_project
-from tenant_analytics.models.postgres import affected_keys_query, parent_index_columns, recompute_query
+from tenant_analytics.models import Model, load_project
+from tenant_analytics.models.delta import delta_plan
+from tenant_analytics.models.postgres import (
+    ParentIndex,
+    affected_keys_query,
+    may_recompute,
+    parent_indexes,
+    project_indexes,
+    recompute_query,
+)
 
 PROJECT = load_project()
 
@@ -52,27 +60,47 @@ def test_recomputation_joins_the_keys_with_equality_and_a_range_on_the_bucketed_
     assert text.endswith("GROUP BY h.tenant_id, h.campaign_id, DATE_TRUNC('DAY', h.hour)")
 
 
-def test_parent_indexes_lead_with_the_tenant_and_end_with_the_bucketed_column() -> None:
-    assert parent_index_columns(PROJECT.get("campaign_channel_hourly")) == [
-        ("message_status", ("tenant_id", "campaign_id", "sent_at")),
+def test_a_model_that_recomputes_groups_gets_a_grain_index_partial_on_what_it_reads() -> None:
+    # Given failure_reasons_daily, which recomputes a group when a campaign's name no longer holds its MAX
+    model = PROJECT.get("failure_reasons_daily")
+
+    # When its parent indexes are listed
+    indexes = parent_indexes(model, recomputes=True)
+
+    # Then one index finds a group's failed messages (the join columns are its prefix), partial on what it reads
+    assert indexes == [
+        ParentIndex("message_status", ("tenant_id", "campaign_id", "sent_at"), ("failed_at", "sent_at")),
     ]
-    assert parent_index_columns(PROJECT.get("template_category_daily")) == [
-        ("message_status", ("tenant_id", "sent_at")),
-        ("message_status", ("tenant_id", "template_id")),
-    ]
-    assert parent_index_columns(PROJECT.get("tickets_daily")) == []
+    # named with the engine's prefix for its table, within PostgreSQL's 63 bytes
+    assert indexes[0].name.startswith("message_status__tenant_id_campaign_id_sent_at__") and len(indexes[0].name) <= 63
 
 
-def test_the_project_creates_no_index_that_another_one_already_serves() -> None:
-    from tenant_analytics.models.postgres import project_indexes
-
-    # Given the shipped project; When its indexes are listed; Then (tenant_id, campaign_id), which
-    # campaign_channel_hourly's join probes, is left to the longer index with the same prefix
-    assert project_indexes(PROJECT) == [
-        ("message_status", ("tenant_id", "campaign_id", "sent_at")),
-        ("campaign_channel_hourly", ("tenant_id", "campaign_id", "hour")),
-        ("message_status", ("tenant_id", "sent_at")),
-        ("message_status", ("tenant_id", "template_id")),
-        ("campaign_daily", ("tenant_id", "day")),
-        ("tickets_daily", ("tenant_id", "channel", "priority", "day")),
+def test_a_model_kept_by_deltas_alone_needs_only_the_index_its_join_probes() -> None:
+    template_category = PROJECT.get("template_category_daily")
+    assert parent_indexes(template_category, recomputes=False) == [
+        ParentIndex("message_status", ("tenant_id", "template_id"), ("sent_at",)),
     ]
+    assert parent_indexes(template_category, recomputes=True) == [
+        ParentIndex("message_status", ("tenant_id", "sent_at"), ("sent_at",)),
+        ParentIndex("message_status", ("tenant_id", "template_id"), ("sent_at",)),
+    ]
+    assert parent_indexes(PROJECT.get("campaign_channel_hourly"), recomputes=False) == []
+    assert parent_indexes(PROJECT.get("tickets_daily"), recomputes=True) == []  # it reads a source, not a model
+
+
+def test_the_shipped_project_indexes_only_what_its_refreshes_probe() -> None:
+    # Given the shipped project with its models' delta plans; When its indexes are listed
+    def recomputes(model: Model) -> bool:
+        types = {c: "bigint" for c in model.columns} | {"campaign_name": "text", "delivery_rate": "double precision"}
+        return may_recompute(delta_plan(model, PROJECT.get, types))
+
+    indexes = project_indexes(PROJECT, recomputes)
+
+    # Then message_status keeps its primary key and two more indexes, one of them on its failed messages only
+    assert set(indexes) == {
+        ParentIndex("message_status", ("tenant_id", "campaign_id", "sent_at"), ("failed_at", "sent_at")),
+        ParentIndex("message_status", ("tenant_id", "template_id"), ("sent_at",)),
+        # campaign_daily has no COUNT(*): a group whose rows all left is found by recomputing it
+        ParentIndex("campaign_channel_hourly", ("tenant_id", "campaign_id", "hour")),
+    }
+    assert len(indexes) == 3

@@ -11,11 +11,12 @@ SELECT
     MAX(e.template_id) AS template_id,
     MAX(e.channel) AS channel,
     MAX(e.error_code) AS error_code,
+    -- from the stored timestamps (event_at is never NULL), so that a change updates the status in place
     CASE
-        WHEN SUM(CASE WHEN e.event_type = 'failed' THEN 1 ELSE 0 END) > 0 THEN 'failed'
-        WHEN SUM(CASE WHEN e.event_type = 'read' THEN 1 ELSE 0 END) > 0 THEN 'read'
-        WHEN SUM(CASE WHEN e.event_type = 'delivered' THEN 1 ELSE 0 END) > 0 THEN 'delivered'
-        WHEN SUM(CASE WHEN e.event_type = 'sent' THEN 1 ELSE 0 END) > 0 THEN 'sent'
+        WHEN MAX(CASE WHEN e.event_type = 'failed' THEN e.event_at END) IS NOT NULL THEN 'failed'
+        WHEN MAX(CASE WHEN e.event_type = 'read' THEN e.event_at END) IS NOT NULL THEN 'read'
+        WHEN MAX(CASE WHEN e.event_type = 'delivered' THEN e.event_at END) IS NOT NULL THEN 'delivered'
+        WHEN MAX(CASE WHEN e.event_type = 'sent' THEN e.event_at END) IS NOT NULL THEN 'sent'
         ELSE 'receipt_only'
     END AS status
 FROM {{ source('messaging.events') }} AS e
