@@ -17,6 +17,7 @@ from constructs import Construct
 from tenant_analytics import constants as c
 
 from .config import PlatformConfig
+from .constructs.data_lake import grant_prefix_read
 from .constructs.hourly_pipeline import FunctionSchedule, HourlyPipeline, HourlySchedule
 from .constructs.lambda_runtime import PlatformFunction
 from .constructs.nag import acknowledge, acknowledge_data_grants, resource_finding
@@ -130,6 +131,15 @@ class PipelineStack(Stack):
         stores.grant_access(self.publish)
         tenants_table.grant_read_data(self.refresh)
         stores.grant_access(self.refresh)
+        # The refresh reads the UNLOAD manifest of each operational export run (Aurora reads the data files).
+        grant_prefix_read(self.refresh, curated_bucket, c.OPERATIONAL_EXPORT_PREFIX, data_key)
+        acknowledge(
+            self.refresh,
+            "AwsSolutions-IAM5",
+            "The refresh reads the manifest each operational export run writes under a prefix of its own"
+            f" ({c.OPERATIONAL_EXPORT_PREFIX}<model>/run=<id>/manifest): read-only, that prefix only.",
+            findings=(resource_finding(self, curated_bucket.arn_for_objects(f"{c.OPERATIONAL_EXPORT_PREFIX}*")),),
+        )
 
         self.functions: dict[str, lambda_.Function] = {
             "plan": self.plan,

@@ -15,7 +15,7 @@ from tenant_analytics import constants as c
 from .constructs import aurora, redshift
 from .constructs.aurora import AuroraStore
 from .constructs.lambda_runtime import FunctionNetwork
-from .constructs.nag import acknowledge_data_grants
+from .constructs.nag import acknowledge, acknowledge_data_grants, resource_finding
 from .constructs.redshift import RedshiftServerlessWarehouse
 from .constructs.stores import AnalyticsStores
 
@@ -54,7 +54,15 @@ class WarehouseStack(Stack):
         self.analyst_access.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(redshift.PORT), "analysts")
 
         self.aurora = AuroraStore(
-            self, "Aurora", vpc=vpc, subnets=subnets, data_key=data_key, logs_key=logs_key, clients=self.clients
+            self,
+            "Aurora",
+            vpc=vpc,
+            subnets=subnets,
+            data_key=data_key,
+            logs_key=logs_key,
+            clients=self.clients,
+            import_bucket=curated_bucket,
+            import_prefix=c.OPERATIONAL_EXPORT_PREFIX,
         )
         self.redshift = RedshiftServerlessWarehouse(
             self,
@@ -68,6 +76,7 @@ class WarehouseStack(Stack):
             base_capacity=8,
             max_capacity=128,
             load_bucket=curated_bucket,
+            unload_prefix=c.OPERATIONAL_EXPORT_PREFIX,
         )
         # Analysts query production through a datashare on compute of their own (ADR 0001).
         self.analysts = RedshiftServerlessWarehouse(
@@ -90,5 +99,13 @@ class WarehouseStack(Stack):
         )
         assert self.redshift.copy_role is not None
         acknowledge_data_grants(self.redshift.copy_role, [curated_bucket])
+        exports = curated_bucket.arn_for_objects(f"{c.OPERATIONAL_EXPORT_PREFIX}*")
+        acknowledge(
+            self.redshift.copy_role,
+            "AwsSolutions-IAM5",
+            "UNLOAD of the operational export writes one new prefix per run"
+            f" ({c.OPERATIONAL_EXPORT_PREFIX}<model>/run=<id>/); the role may write only under that prefix.",
+            findings=(resource_finding(self, exports),),
+        )
         CfnOutput(self, "ProducerNamespaceId", value=self.redshift.namespace_id)
         CfnOutput(self, "ConsumerNamespaceId", value=self.analysts.namespace_id)

@@ -39,7 +39,9 @@ class ScheduledRefresh(BaseModel):
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "batch" in event:
         state = BatchState.model_validate(event)
-        result = refresh_batch(state, runtime.registry(), runtime.store_opener())
+        result = refresh_batch(
+            state, runtime.registry(), runtime.store_opener(), export_uri=runtime.operational_export_uri()
+        )
     else:
         request = ScheduledRefresh.model_validate(event)
         result = RefreshResult()

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from tenant_analytics import constants as c
 from tenant_analytics.errors import InvalidInput
@@ -24,7 +24,21 @@ class StoreConfig(BaseModel):
     database: str = "analytics"
     secret_arn: str | None = Field(default=None, description="Secrets Manager secret with username/password")
     workgroup_name: str | None = Field(default=None, description="Redshift Serverless workgroup (Data API)")
-    copy_role_arn: str | None = Field(default=None, description="IAM role Redshift assumes to COPY from S3")
+    copy_role_arn: str | None = Field(
+        default=None, description="IAM role Redshift assumes to COPY from S3 and to UNLOAD the operational export"
+    )
+    s3_import: Literal["aws_s3", "copy"] = Field(
+        default="copy",
+        description="how a PostgreSQL store imports unloaded files: 'aws_s3' (Aurora's extension, the cluster's S3"
+        " import role) or 'copy' (the function fetches the object and streams it through COPY; local stores)",
+    )
+    s3_import_region: str | None = Field(default=None, description="region of the bucket 'aws_s3' imports from")
+
+    @model_validator(mode="after")
+    def _aws_s3_needs_a_region(self) -> StoreConfig:
+        if self.s3_import == "aws_s3" and not self.s3_import_region:
+            raise ValueError("s3_import 'aws_s3' needs s3_import_region (the bucket's region)")
+        return self
 
 
 class PlacementBudgets(BaseModel):

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from tenant_analytics import constants as c
 
+from .data_lake import grant_prefix_read
 from .logs import encrypted_log_group
-from .nag import acknowledge
+from .nag import acknowledge, resource_finding
 
 ENGINE = rds.DatabaseClusterEngine.aurora_postgres(version=rds.AuroraPostgresEngineVersion.VER_16_6)
 PORT = 5432
@@ -31,9 +34,26 @@ class AuroraStore(Construct):
         data_key: kms.IKey,
         logs_key: kms.IKey,
         clients: ec2.ISecurityGroup,
+        import_bucket: s3.IBucket,
+        import_prefix: str,
     ) -> None:
         super().__init__(scope, construct_id)
         identifier = f"{c.PROJECT}-{c.AURORA_STORE_ID}"
+        # aws_s3.table_import_from_s3 reads as this role: the operational export's files and nothing else.
+        self.s3_import_role = iam.Role(
+            self,
+            "S3ImportRole",
+            assumed_by=iam.ServicePrincipal("rds.amazonaws.com"),
+            description=f"Aurora {c.AURORA_STORE_ID} imports the operational export from S3 (aws_s3)",
+        )
+        grant_prefix_read(self.s3_import_role, import_bucket, import_prefix, data_key)
+        acknowledge(
+            self.s3_import_role,
+            "AwsSolutions-IAM5",
+            "The cluster imports the files each operational export run UNLOADs under a prefix of its own"
+            f" ({import_prefix}<model>/run=<id>/), so the grant is that prefix, read-only.",
+            findings=(resource_finding(self, import_bucket.arn_for_objects(f"{import_prefix}*")),),
+        )
         # Created ahead of the cluster so RDS exports into an encrypted group with a retention.
         export_logs = encrypted_log_group(
             self, "PostgresqlLogs", key=logs_key, name=f"/aws/rds/cluster/{identifier}/postgresql"
@@ -77,6 +97,7 @@ class AuroraStore(Construct):
             deletion_protection=True,
             backup=rds.BackupProps(retention=Duration.days(14), preferred_window="02:00-03:00"),
             cloudwatch_logs_exports=["postgresql"],
+            s3_import_role=self.s3_import_role,
             removal_policy=RemovalPolicy.SNAPSHOT,
         )
         self.cluster.node.add_dependency(export_logs)

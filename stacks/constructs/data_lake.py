@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -91,7 +92,14 @@ class DataLakeBuckets(Construct):
                     id="expire-overwritten-curated",
                     noncurrent_version_expiration=_NONCURRENT_KEEP,
                     abort_incomplete_multipart_upload_after=_ABORT_UPLOADS,
-                )
+                ),
+                # Each operational export run UNLOADs under a prefix of its own and is imported within minutes.
+                s3.LifecycleRule(
+                    id="expire-operational-exports",
+                    prefix=c.OPERATIONAL_EXPORT_PREFIX,
+                    expiration=Duration.days(3),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
             ],
         )
         self.artifacts = self._data_bucket(
@@ -134,3 +142,29 @@ class DataLakeBuckets(Construct):
             lifecycle_rules=lifecycle,
             removal_policy=RemovalPolicy.RETAIN,
         )
+
+
+def grant_prefix_read(grantee: iam.IGrantable, bucket: s3.IBucket, prefix: str, key: kms.IKey) -> None:
+    """Let ``grantee`` read the objects under ``prefix`` of ``bucket`` and nothing else of it.
+
+    Listing is allowed for that prefix only, so that a missing object is a 404 (NoSuchKey), not a 403; the key
+    decrypts only for S3. Written out instead of ``grant_read``, which also grants listing the whole bucket.
+    """
+    principal = grantee.grant_principal
+    principal.add_to_principal_policy(
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{prefix}*")])
+    )
+    principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        )
+    )
+    principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["kms:Decrypt"],
+            resources=[key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(key).region}.amazonaws.com"}},
+        )
+    )

@@ -34,11 +34,13 @@ class RedshiftServerlessWarehouse(Construct):
         base_capacity: int,
         max_capacity: int,
         load_bucket: s3.IBucket | None = None,
+        unload_prefix: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         roles: list[str] = []
         if load_bucket is not None:
-            # COPY/UNLOAD run as this role, so only the curated bucket is readable from SQL.
+            # COPY/UNLOAD run as this role, so only the curated bucket is readable from SQL, and only
+            # ``unload_prefix`` of it writable.
             self.copy_role: iam.Role | None = iam.Role(
                 self,
                 "CopyRole",
@@ -46,9 +48,11 @@ class RedshiftServerlessWarehouse(Construct):
                     iam.ServicePrincipal("redshift.amazonaws.com"),
                     iam.ServicePrincipal("redshift-serverless.amazonaws.com"),
                 ),
-                description=f"COPY from the curated bucket into {namespace_name}",
+                description=f"COPY from the curated bucket into {namespace_name}, UNLOAD the operational export",
             )
             load_bucket.grant_read(self.copy_role)
+            if unload_prefix is not None:
+                self._grant_unload(self.copy_role, load_bucket, unload_prefix)
             roles.append(self.copy_role.role_arn)
         else:
             self.copy_role = None
@@ -91,6 +95,24 @@ class RedshiftServerlessWarehouse(Construct):
             ],
         )
         self.workgroup.add_resource_dependency(self.namespace)
+
+    @staticmethod
+    def _grant_unload(role: iam.Role, bucket: s3.IBucket, prefix: str) -> None:
+        """Let UNLOAD ... ENCRYPTED AUTO write under ``prefix`` with the bucket's default KMS key."""
+        exports = bucket.arn_for_objects(f"{prefix}*")
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[exports]))
+        # ENCRYPTED AUTO reads the bucket's default encryption to pick its KMS key
+        encryption = iam.PolicyStatement(actions=["s3:GetEncryptionConfiguration"], resources=[bucket.bucket_arn])
+        role.add_to_policy(encryption)
+        key = bucket.encryption_key
+        if key is not None:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:GenerateDataKey"],
+                    resources=[key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(key).region}.amazonaws.com"}},
+                )
+            )
 
     @property
     def workgroup_arn(self) -> str:

@@ -66,6 +66,9 @@ class AnalyticsStores:
                 "port": aurora.PORT,
                 "database": c.ANALYTICS_DATABASE,
                 "secret_arn": self.aurora.secret_arn,
+                # the cluster imports the operational export itself, as its S3 import role
+                "s3_import": "aws_s3",
+                "s3_import_region": stack.region,
             },
             c.REDSHIFT_STORE_ID: {
                 "engine": "redshift",

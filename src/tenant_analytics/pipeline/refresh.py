@@ -2,7 +2,8 @@
 
 Models are refreshed after the load and before publish, so a tenant's new data_version never names facts its
 rollups do not reflect yet. A store whose refresh fails fails its loaded tenants at the ``refresh`` step; the
-scheduled refresh (every few minutes) and the next hour retry it.
+scheduled refresh (every few minutes) and the next hour retry it. Redshift-tier tenants' top-level metrics are then
+copied to the operational (Aurora) store: UNLOAD to S3 and import on AWS, a direct copy locally.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Iterable
 import psycopg
 
 from tenant_analytics.constants import OPERATIONAL_MODELS, OPERATIONAL_STORE_ID
-from tenant_analytics.errors import TenantAnalyticsError, one_line
+from tenant_analytics.errors import InvalidInput, TenantAnalyticsError, one_line
 from tenant_analytics.stores.postgres import PostgresStore
+from tenant_analytics.stores.redshift import RedshiftDataStore
 from tenant_analytics.tenants.models import Tier
 from tenant_analytics.tenants.registry import TenantRegistry
 
@@ -48,17 +50,31 @@ def refresh_store(store_id: str, open_store: StoreOpener, tenant_ids: Iterable[s
     )
 
 
-def export_operational(store_id: str, tenant_ids: list[str], open_store: StoreOpener) -> RefreshResult:
+def export_operational(
+    store_id: str, tenant_ids: list[str], open_store: StoreOpener, *, export_uri: str | None = None
+) -> RefreshResult:
     """Copy Redshift-tier tenants' top-level metrics into the operational (Aurora) store, for hot dashboards.
 
-    Locally both stores are PostgreSQL and rows are copied directly; on AWS the copy is an UNLOAD to S3 and an
-    ``aws_s3`` import (see stores.operational_export), which a Data API store does not run from here yet.
+    From a PostgreSQL store (locally) rows are copied directly; from a Redshift store they are UNLOADed under
+    ``export_uri`` (``s3://bucket/prefix/``, see :func:`runtime.operational_export_uri`) and imported from there
+    (see stores.operational_export). Any other pair of stores is an error, never a silent no-op. Failures are
+    returned as the tenants' ``refresh`` failures, not raised.
     """
-    source, target = open_store(store_id), open_store(OPERATIONAL_STORE_ID)
-    if not isinstance(source, PostgresStore) or not isinstance(target, PostgresStore):
-        return RefreshResult()
     try:
-        source.export_models(OPERATIONAL_MODELS, tenant_ids, target)
+        source, target = open_store(store_id), open_store(OPERATIONAL_STORE_ID)
+        if not isinstance(target, PostgresStore):
+            raise InvalidInput(f"operational store '{OPERATIONAL_STORE_ID}' is not a PostgreSQL store")
+        if isinstance(source, PostgresStore):
+            source.export_models(OPERATIONAL_MODELS, tenant_ids, target)
+        elif isinstance(source, RedshiftDataStore):
+            if export_uri is None:
+                raise InvalidInput(f"exporting from Redshift store '{store_id}' needs an S3 export location")
+            target.import_unloaded(source.unload_models(OPERATIONAL_MODELS, tenant_ids, export_uri), tenant_ids)
+        else:
+            raise InvalidInput(
+                f"store '{store_id}' ({type(source).__name__}) cannot export to the operational store:"
+                " only PostgreSQL and Redshift Data API stores can"
+            )
     except (TenantAnalyticsError, psycopg.Error) as exc:
         message = one_line(exc)
         return RefreshResult(
@@ -70,9 +86,11 @@ def export_operational(store_id: str, tenant_ids: list[str], open_store: StoreOp
     return RefreshResult()
 
 
-def refresh_batch(state: BatchState, registry: TenantRegistry, open_store: StoreOpener) -> RefreshResult:
+def refresh_batch(
+    state: BatchState, registry: TenantRegistry, open_store: StoreOpener, *, export_uri: str | None = None
+) -> RefreshResult:
     """Refresh the models of every store the batch loaded into, scoped to the tenants loaded there; then copy
-    the Redshift-tier tenants' top-level metrics to the operational store."""
+    the Redshift-tier tenants' top-level metrics to the operational store (through ``export_uri`` from Redshift)."""
     by_store: dict[str, list[str]] = defaultdict(list)
     on_redshift: dict[str, list[str]] = defaultdict(list)
     for load in state.load.loaded if state.load else []:
@@ -84,6 +102,6 @@ def refresh_batch(state: BatchState, registry: TenantRegistry, open_store: Store
     for store_id, tenants in sorted(by_store.items()):
         done = refresh_store(store_id, open_store, tenants)
         if not done.store_errors and on_redshift.get(store_id):
-            done.merge(export_operational(store_id, on_redshift[store_id], open_store))
+            done.merge(export_operational(store_id, on_redshift[store_id], open_store, export_uri=export_uri))
         result.merge(done)
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tenant_analytics import constants as c
 from tenant_analytics.aws import clients
 from tenant_analytics.settings import Settings, get_settings
 from tenant_analytics.sources.credentials import load_credentials
@@ -59,3 +60,9 @@ def store_opener(settings: Settings | None = None) -> StoreOpener:
         return open_store(store_id, s)
 
     return open_for
+
+
+def operational_export_uri(settings: Settings | None = None) -> str:
+    """Where Redshift stores UNLOAD the operational export: ``s3://<curated bucket>/exports/operational/``."""
+    s = settings or get_settings()
+    return f"s3://{s.curated_bucket}/{c.OPERATIONAL_EXPORT_PREFIX}"

@@ -11,6 +11,7 @@ from tenant_analytics.aws import clients
 from tenant_analytics.errors import InvalidInput
 from tenant_analytics.settings import Settings, StoreConfig
 from tenant_analytics.stores.base import AnalyticsStore
+from tenant_analytics.stores.operational_export import AwsS3ExtensionImport, S3CopyImport, S3FileImporter
 from tenant_analytics.stores.postgres import PostgresStore
 
 _open: dict[str, AnalyticsStore] = {}
@@ -35,6 +36,16 @@ def postgres_conninfo(cfg: StoreConfig) -> str:
     )
 
 
+def s3_importer(cfg: StoreConfig) -> S3FileImporter:
+    """How a PostgreSQL store imports unloaded files, as its ``s3_import`` says: Aurora's ``aws_s3`` extension,
+    or COPY of objects fetched with the (lazily created) S3 client."""
+    if cfg.s3_import == "aws_s3":
+        if not cfg.s3_import_region:
+            raise InvalidInput("a store with s3_import 'aws_s3' needs 's3_import_region'", field="stores")
+        return AwsS3ExtensionImport(cfg.s3_import_region)
+    return S3CopyImport(lambda: clients.client("s3"))
+
+
 def open_store(store_id: str, settings: Settings) -> AnalyticsStore:
     """Return the (cached) store adapter for ``store_id``; its schema is ensured on first open."""
     store = _open.get(store_id)
@@ -44,11 +55,11 @@ def open_store(store_id: str, settings: Settings) -> AnalyticsStore:
     if cfg is None:
         raise InvalidInput(f"store '{store_id}' is not configured (configured: {sorted(settings.stores)})")
     if cfg.engine == "postgres" or cfg.dsn:
-        store = PostgresStore(store_id, postgres_conninfo(cfg))
+        store = PostgresStore(store_id, postgres_conninfo(cfg), s3_import=s3_importer(cfg))
     else:
         from tenant_analytics.stores.redshift import RedshiftDataStore
 
-        store = RedshiftDataStore(store_id, cfg, clients.client("redshift-data"))
+        store = RedshiftDataStore(store_id, cfg, clients.client("redshift-data"), s3=clients.client("s3"))
     store.ensure_schema()
     _open[store_id] = store
     return store

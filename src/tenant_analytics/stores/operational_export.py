@@ -3,29 +3,37 @@
 The API serves every tenant's hot dashboards from Aurora, so the top-level metrics of tenants living on Redshift are
 copied into a same-named table there. On AWS the rows travel through S3::
 
-    Redshift:  UNLOAD ('SELECT <columns> FROM <table> WHERE tenant_id IN (...)') TO 's3://...' ... MANIFEST
+    Redshift:  UNLOAD ('SELECT <columns> FROM <table> WHERE tenant_id IN (...)') TO 's3://.../run=<id>/' ... MANIFEST
     Aurora:    create_export_staging(...)                       -- a session-temporary table like the target
                SELECT aws_s3.table_import_from_s3(...)           -- once per file the manifest lists
                replace_tenants_from_staging(...)                 -- one transaction per tenant
 
-(:func:`unload_statement`, :func:`aurora_import_statement`). Locally :func:`export_tenants` copies directly from the
-source connection into the same staging table, then replaces tenant by tenant the same way. The target table is
-created when missing with the source's column types, the key columns as primary key, owned by the ETL role and with
-row-level security FORCEd like every tenant table. Identifiers are validated and composed with
-``psycopg.sql.Identifier`` (or quoted by sqlglot for Redshift); values are bound parameters.
+(:func:`unload_statement`, :func:`read_unload_manifest`, :func:`import_tenants`). Which reader moves one unloaded
+file into the staging table is an :class:`S3FileImporter`: :class:`AwsS3ExtensionImport` runs
+:func:`aurora_import_statement` (Aurora's ``aws_s3`` extension), :class:`S3CopyImport` fetches the object itself and
+streams it through ``COPY ... FROM STDIN`` (a PostgreSQL without the extension, i.e. locally, against moto). Both
+read what UNLOAD's ``FORMAT AS CSV`` writes: no header, comma-separated, fields quoted only when they need it, NULL
+as an empty unquoted field (so an empty string unloads as NULL).
+
+Locally, when both stores are PostgreSQL, :func:`export_tenants` copies directly from the source connection into the
+same staging table, then replaces tenant by tenant the same way. The target table is created when missing with the
+source's column types, the key columns as primary key, owned by the ETL role and with row-level security FORCEd like
+every tenant table. Identifiers are validated and composed with ``psycopg.sql.Identifier`` (or quoted by sqlglot for
+Redshift); values are bound parameters.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import psycopg
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from sqlglot import exp
 
 from tenant_analytics.errors import InvalidInput, StoreUnavailable
@@ -33,19 +41,30 @@ from tenant_analytics.stores.messaging import validate_tenant_id
 from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL, tenant_isolation
 
 __all__ = [
+    "MANIFEST_NAME",
     "STAGING_TABLE",
+    "AwsS3ExtensionImport",
     "ExportTable",
+    "S3CopyImport",
+    "S3FileImporter",
     "TenantExport",
+    "UnloadedFiles",
     "aurora_import_statement",
     "create_export_staging",
     "ensure_export_table",
     "export_tenants",
+    "import_tenants",
+    "parse_unload_manifest",
+    "read_unload_manifest",
     "replace_tenants_from_staging",
     "source_column_types",
+    "split_s3_url",
+    "stage_files",
     "unload_statement",
 ]
 
 STAGING_TABLE: Final = "operational_export_stage"
+MANIFEST_NAME: Final = "manifest"  # UNLOAD ... MANIFEST writes <prefix>manifest next to the data files
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # What format_type() returns for the column types a summary table holds; anything else is refused.
 _COLUMN_TYPE = re.compile(r"^[a-z][a-z0-9 _]*(\(\d+(,\d+)?\))?( with(out)? time zone)?(\[\])?$")
@@ -284,7 +303,8 @@ def unload_statement(table: ExportTable, tenant_ids: Sequence[str], s3_prefix: s
         f"UNLOAD ({exp.Literal.string(query).sql(dialect='postgres')}) "
         f"TO {exp.Literal.string(s3_prefix).sql(dialect='postgres')} "
         f"IAM_ROLE {exp.Literal.string(iam_role_arn).sql(dialect='postgres')} "
-        "FORMAT AS CSV MANIFEST ALLOWOVERWRITE PARALLEL OFF"
+        # ENCRYPTED AUTO: files take the bucket's default KMS key (UNLOAD would use SSE-S3 without it)
+        "FORMAT AS CSV MANIFEST ENCRYPTED AUTO ALLOWOVERWRITE PARALLEL OFF"
     )
 
 
@@ -307,6 +327,168 @@ def aurora_import_statement(
     if not _REGION.match(region):
         raise InvalidInput(f"'{region}' is not an AWS region", field="region")
     return _IMPORT_SQL, (staging_table, ",".join(columns), "(FORMAT csv)", bucket, key, region)
+
+
+@dataclass(frozen=True)
+class UnloadedFiles:
+    """What one UNLOAD of a model wrote: the model, the run's prefix and the data files its manifest lists."""
+
+    model: str
+    prefix: str
+    urls: tuple[str, ...]
+
+
+class _ManifestEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")  # UNLOAD adds "meta" (content_length, record_count with VERBOSE)
+
+    url: str
+
+
+class _Manifest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # MANIFEST VERBOSE adds "schema", "meta" and "author"
+
+    entries: list[_ManifestEntry]
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """Split ``s3://bucket/key`` into (bucket, key); raise :class:`InvalidInput` unless both are well-formed."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    if not url.startswith("s3://") or not _S3_BUCKET.match(bucket) or not _S3_KEY.match(key):
+        raise InvalidInput(f"'{url}' is not an s3://bucket/key of an unloaded file", field="url")
+    return bucket, key
+
+
+def parse_unload_manifest(body: bytes, prefix: str) -> list[str]:
+    """Return the data file URLs listed by the UNLOAD manifest ``body`` written under ``prefix``, in order.
+
+    The manifest is ``{"entries": [{"url": "s3://bucket/key", ...}, ...]}``. Raises :class:`InvalidInput` naming
+    the manifest when it is not that shape, or lists a file outside ``prefix`` (a run reads only its own files).
+    """
+    where = prefix + MANIFEST_NAME
+    try:
+        manifest = _Manifest.model_validate(json.loads(body))
+    except ValueError as exc:  # JSON, UTF-8 and pydantic's ValidationError are all ValueErrors
+        reason = "not a JSON document"
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            reason = f"{'.'.join(str(part) for part in first['loc']) or 'document'}: {first['msg']}"
+        raise InvalidInput(f"UNLOAD manifest '{where}' is malformed: {reason}", field="manifest") from exc
+    urls = [entry.url for entry in manifest.entries]
+    for url in urls:
+        if not url.startswith(prefix) or url == where:
+            raise InvalidInput(f"UNLOAD manifest '{where}' lists '{url}', outside its run's prefix", field="manifest")
+        if not _S3_KEY.match(url.removeprefix("s3://").partition("/")[2]):
+            raise InvalidInput(f"UNLOAD manifest '{where}' lists '{url}', not an S3 object key", field="manifest")
+    return urls
+
+
+def read_unload_manifest(s3: Any, prefix: str, *, rows_unloaded: int | None) -> list[str]:
+    """Read the manifest an UNLOAD wrote under ``prefix`` (an s3:// URL ending in '/') and return its file URLs.
+
+    UNLOAD writes no files at all, not even a manifest, when its query returns no rows: a missing manifest is an
+    empty export only when the statement reported ``rows_unloaded == 0``; otherwise :class:`StoreUnavailable`.
+    """
+    bucket, key = split_s3_url(prefix + MANIFEST_NAME)
+    try:
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey as exc:
+        if rows_unloaded == 0:
+            return []
+        raise StoreUnavailable(
+            f"UNLOAD wrote no manifest at '{prefix}{MANIFEST_NAME}' (rows unloaded: {rows_unloaded})"
+        ) from exc
+    except s3.exceptions.ClientError as exc:
+        raise StoreUnavailable(f"cannot read UNLOAD manifest '{prefix}{MANIFEST_NAME}': {exc}") from exc
+    return parse_unload_manifest(body, prefix)
+
+
+class S3FileImporter(Protocol):
+    """Moves one unloaded CSV file from S3 into the session's staging table."""
+
+    def prepare(self, conn: psycopg.Connection[Any]) -> None:
+        """Set up what the importer needs in the database (run with the store's schema)."""
+
+    def import_file(self, cur: psycopg.Cursor[Any], columns: Sequence[str], bucket: str, key: str) -> None:
+        """Append the rows of ``s3://bucket/key`` to :data:`STAGING_TABLE` (``columns`` in file order)."""
+
+
+class AwsS3ExtensionImport:
+    """Aurora PostgreSQL: the cluster itself reads the file (``aws_s3.table_import_from_s3``, its S3 import role)."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def prepare(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the ``aws_s3`` extension if missing and let the ETL role, which runs the imports, call it."""
+        etl = sql.Identifier(ETL_ROLE)
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('tenant_analytics.schema'))")
+            cur.execute("CREATE EXTENSION IF NOT EXISTS aws_s3 CASCADE")
+            cur.execute(sql.SQL("GRANT USAGE ON SCHEMA aws_s3, aws_commons TO {}").format(etl))
+            cur.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA aws_s3, aws_commons TO {}").format(etl))
+
+    def import_file(self, cur: psycopg.Cursor[Any], columns: Sequence[str], bucket: str, key: str) -> None:
+        """Run :func:`aurora_import_statement` for the file."""
+        statement, params = aurora_import_statement(STAGING_TABLE, columns, bucket, key, self.region)
+        cur.execute(statement, params)
+
+
+class S3CopyImport:
+    """Any PostgreSQL: fetch the object with an S3 client and stream it through ``COPY ... FROM STDIN``."""
+
+    def __init__(self, s3: Callable[[], Any]) -> None:
+        self._s3 = s3  # called on first use: a store that never imports creates no client
+
+    def prepare(self, conn: psycopg.Connection[Any]) -> None:
+        """Nothing to set up."""
+
+    def import_file(self, cur: psycopg.Cursor[Any], columns: Sequence[str], bucket: str, key: str) -> None:
+        """COPY the object's CSV (as UNLOAD writes it) into the staging table."""
+        s3 = self._s3()
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        except s3.exceptions.ClientError as exc:
+            raise StoreUnavailable(f"cannot read unloaded file 's3://{bucket}/{key}': {exc}") from exc
+        column_list = sql.SQL(", ").join(sql.Identifier(column) for column in columns)
+        staging = sql.Identifier(STAGING_TABLE)
+        copy_in = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(staging, column_list)
+        with cur.copy(copy_in) as writer:
+            for chunk in body.iter_chunks(chunk_size=1 << 20):
+                writer.write(chunk)
+
+
+def stage_files(
+    target: psycopg.Connection[Any], columns: Sequence[str], urls: Sequence[str], importer: S3FileImporter
+) -> None:
+    """Import every file of ``urls`` into the staging table with ``importer``, in one transaction as the ETL role
+    with the session's time zone UTC."""
+    located = [split_s3_url(url) for url in urls]
+    with target.transaction(), target.cursor() as cur:
+        cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ETL_ROLE)))
+        cur.execute("SET LOCAL TimeZone = 'UTC'")  # Redshift unloads TIMESTAMP without a zone; its days are UTC days
+        for bucket, key in located:
+            importer.import_file(cur, columns, bucket, key)
+
+
+def import_tenants(
+    table: ExportTable,
+    tenant_ids: Sequence[str],
+    urls: Sequence[str],
+    target: psycopg.Connection[Any],
+    importer: S3FileImporter,
+    column_types: dict[str, str],
+) -> list[TenantExport]:
+    """Replace the tenants' rows of ``table`` on ``target`` by the rows of the unloaded files ``urls``.
+
+    Creates the table when missing (``column_types``: column -> SQL type), imports every file into the staging
+    table, then replaces each tenant's rows in a transaction of its own (a tenant with no rows in the files ends
+    with none). Returns one :class:`TenantExport` per tenant, in the order given.
+    """
+    tenants = _checked_tenants(tenant_ids)
+    ensure_export_table(target, table, column_types)
+    with _staging(target, table) as staging:
+        stage_files(target, table.columns, urls, importer)
+        return replace_tenants_from_staging(target, table, tenants, staging)
 
 
 @contextmanager

@@ -3,6 +3,10 @@
 Tables are owned by the ETL role and the query role owns nothing; every tenant table has row-level security
 FORCEd with the policy ``tenant_id = current_setting('app.tenant_id')``, which both roles set with SET LOCAL
 inside each transaction. Statements never contain caller input: values are bound parameters.
+
+As the operational store it receives Redshift-tier tenants' top-level metrics: directly from another PostgreSQL
+store (:meth:`PostgresStore.export_models`, locally), or from the files a Redshift UNLOAD wrote to S3
+(:meth:`PostgresStore.import_unloaded`), read by the store's :class:`S3FileImporter`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ from tenant_analytics.stores.messaging import (
     merge_messaging,
 )
 from tenant_analytics.stores.models import packaged_models
-from tenant_analytics.stores.operational_export import ExportTable, export_tenants
+from tenant_analytics.stores.operational_export import (
+    ExportTable,
+    S3FileImporter,
+    UnloadedFiles,
+    export_tenants,
+    import_tenants,
+    source_column_types,
+)
 from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL, tenant_isolation
 from tenant_analytics.transforms.tables import SUPPORT_TABLES, TABLES_BY_NAME, TICKETS, CuratedTable
 
@@ -73,9 +84,10 @@ class PostgresStore:
 
     dialect = "postgres"
 
-    def __init__(self, store_id: str, conninfo: str) -> None:
+    def __init__(self, store_id: str, conninfo: str, *, s3_import: S3FileImporter | None = None) -> None:
         self.store_id = store_id
         self._conninfo = conninfo
+        self._s3_import = s3_import  # how unloaded files get in; None: this store imports none
         # One connection per thread: a dashboard's queries run concurrently, each in its own transaction.
         self._local = threading.local()
         self._all: list[psycopg.Connection[tuple[Any, ...]]] = []
@@ -105,6 +117,8 @@ class PostgresStore:
         conn = self._connection()
         with conn.transaction():
             conn.execute(ROLES_SQL)
+        if self._s3_import is not None:
+            self._s3_import.prepare(conn)
         with conn.transaction():
             # one schema change at a time, even from concurrent loaders
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('tenant_analytics.schema'))")
@@ -140,6 +154,31 @@ class PostgresStore:
             )
             copied += sum(d.rows_copied for d in done)
         return copied
+
+    def import_unloaded(self, unloaded: Sequence[UnloadedFiles], tenant_ids: Sequence[str]) -> int:
+        """Replace the tenants' rows of each unloaded model in the operational schema by the files' rows; return
+        rows written.
+
+        The operational table takes the column types of this store's own summary table of the model (every
+        PostgreSQL store keeps the packaged models), so both tiers' tenants are read with the same types. Each
+        tenant's rows are replaced in one transaction; a re-run replaces, never duplicates.
+        """
+        if self._s3_import is None:
+            raise InvalidInput(f"store '{self.store_id}' has no S3 importer for unloaded files", field="stores")
+        project = packaged_models()
+        conn = self._connection()
+        written = 0
+        for files in unloaded:
+            model = project.get(files.model)
+            summary = ExportTable(table=f"models.{model.name}", columns=model.columns, key_columns=model.grain)
+            target = ExportTable(
+                table=f"{OPERATIONAL_SCHEMA}.{model.name}", columns=model.columns, key_columns=model.grain
+            )
+            done = import_tenants(
+                target, tenant_ids, files.urls, conn, self._s3_import, source_column_types(conn, summary)
+            )
+            written += sum(d.rows_copied for d in done)
+        return written
 
     def refresh_log(self, limit: int = 100) -> list[RefreshRecord]:
         """The latest model refreshes of this store, newest first."""

@@ -2,15 +2,17 @@
 
 Control statements and loads run as Data API batches (a batch is one transaction); reads run as single
 statements with named parameters. Loads COPY the tenant's curated CSV files from S3 into a staging table
-and MERGE the newest version of each ticket into the facts.
+and MERGE the newest version of each ticket into the facts. The operational export UNLOADs models' rows of
+given tenants to S3 (as the same IAM role as COPY) and reads back the UNLOAD manifest with an S3 client.
 """
 
 from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlglot import exp
@@ -21,6 +23,12 @@ from tenant_analytics.settings import StoreConfig
 from tenant_analytics.stores.base import CuratedFiles, MergeStats
 from tenant_analytics.stores.messaging import REDSHIFT_SCHEMA_SQL
 from tenant_analytics.stores.models import packaged_models
+from tenant_analytics.stores.operational_export import (
+    ExportTable,
+    UnloadedFiles,
+    read_unload_manifest,
+    unload_statement,
+)
 from tenant_analytics.tenants.models import TENANT_ID_PATTERN
 from tenant_analytics.transforms.tables import SUPPORT_TABLES, TABLES_BY_NAME, TICKETS, CuratedTable
 
@@ -146,6 +154,11 @@ def _cell(field: dict[str, Any]) -> Any:
     return None
 
 
+def new_run_id() -> str:
+    """Return a fresh, sortable name for one export run: UTC time to the second, then 8 random hex digits."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
 def _param(name: str, value: Any) -> dict[str, str]:
     if isinstance(value, datetime | date):
         return {"name": name, "value": value.isoformat()}
@@ -165,15 +178,19 @@ class RedshiftDataStore:
         cfg: StoreConfig,
         client: Any,
         *,
+        s3: Any | None = None,
         poll_seconds: float = 0.25,
         timeout_seconds: float = 600.0,
         sleep: Callable[[float], None] = time.sleep,
+        run_id: Callable[[], str] = new_run_id,
     ) -> None:
         if not cfg.workgroup_name:
             raise InvalidInput(f"redshift store '{store_id}' needs 'workgroup_name'", field="stores")
         self.store_id = store_id
         self._cfg = cfg
         self._client = client
+        self._s3 = s3  # reads UNLOAD manifests
+        self._run_id = run_id
         self._poll = poll_seconds
         self._timeout = timeout_seconds
         self._sleep = sleep
@@ -255,6 +272,34 @@ class RedshiftDataStore:
             RefreshRecord(model=m.name, tenant_scope=scope, mode="incremental", rows_changed=0, duration_s=duration)
             for m in project.models
         ]
+
+    def unload_models(self, models: Sequence[str], tenant_ids: Sequence[str], s3_prefix: str) -> list[UnloadedFiles]:
+        """UNLOAD the tenants' rows of each model's view as CSV with a manifest, and return the files written.
+
+        Each model goes to a prefix of its own run, ``<s3_prefix><model>/run=<id>/``, so a retried or concurrent
+        export never reads another run's half-written files. Runs as ``copy_role_arn`` (it must be allowed to
+        write under ``s3_prefix``); the manifest is read with the store's S3 client. Returns one
+        :class:`UnloadedFiles` per model, in the order given.
+        """
+        if not self._cfg.copy_role_arn:
+            raise InvalidInput(f"redshift store '{self.store_id}' needs 'copy_role_arn' to UNLOAD", field="stores")
+        if self._s3 is None:
+            raise InvalidInput(f"redshift store '{self.store_id}' has no S3 client to read UNLOAD manifests")
+        project = packaged_models()
+        run = self._run_id()
+        unloaded: list[UnloadedFiles] = []
+        for name in models:
+            model = project.get(name)
+            table = ExportTable(table=f"models.{model.name}", columns=model.columns, key_columns=model.grain)
+            prefix = f"{s3_prefix}{model.name}/run={run}/"
+            statement = unload_statement(table, tenant_ids, prefix, self._cfg.copy_role_arn)
+            started = self._client.execute_statement(Sql=statement, **self._target())
+            desc = self._wait(started["Id"])
+            rows = desc.get("ResultRows")  # rows unloaded; -1 when the Data API does not know
+            known = rows if isinstance(rows, int) and rows >= 0 else None
+            urls = read_unload_manifest(self._s3, prefix, rows_unloaded=known)
+            unloaded.append(UnloadedFiles(model=model.name, prefix=prefix, urls=tuple(urls)))
+        return unloaded
 
     def query(self, tenant_id: str, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run a planned read in a Data API session whose ``app.tenant_id`` names the tenant.
