@@ -33,6 +33,7 @@ SIGN = "__sign"
 REMOVED = "__r"  # contributions: the extreme of the removed values of a MIN/MAX column
 COUNT = "__n"
 ACTION = "__action"
+TID = "__tid"  # the stored row's ctid, NULL for a group not stored yet
 EXACT_TYPES = ("smallint", "integer", "bigint", "numeric")
 
 
@@ -299,7 +300,8 @@ def plan_query(plan: DeltaPlan, aggregated: str, summary: exp.Table, column_type
     """Return SQL deciding, per group of ``aggregated`` (see ``contributions_query``), what to do and the new values.
 
     ``__action``: ``u`` upsert the new values, ``d`` delete the group, ``r`` recompute it from its rows,
-    ``s`` nothing (no group before, none after).
+    ``s`` nothing (no group before, none after); ``__tid``: the stored row's ``ctid`` (NULL when there is none), so
+    that the writes find it without probing the primary key again.
     """
     model = plan.model
     stored = exp.column(model.grain[0], table="t")
@@ -327,6 +329,7 @@ def plan_query(plan: DeltaPlan, aggregated: str, summary: exp.Table, column_type
     )
     projections: list[exp.Expr] = [exp.column(g, table="a") for g in model.grain]
     projections.append(exp.alias_(action, ACTION))
+    projections.append(exp.alias_(exp.column("ctid", table="t"), TID))
     for number, aggregate in enumerate(plan.aggregates):
         old = exp.column(aggregate.column, table="t")
         change = exp.column(f"__a{number}", table="a")
@@ -369,12 +372,13 @@ def _extreme_undecided(aggregate: Aggregate, number: int) -> exp.Expr:
 
 
 def upsert_source(plan: DeltaPlan, planned: str) -> str:
-    """Return SQL selecting the model's output columns, in order, of the groups ``planned`` marks for upsert."""
+    """Return SQL selecting ``__tid`` and the model's output columns, in order, of the groups ``planned`` marks for
+    upsert."""
     values: dict[str, exp.Expr] = {g: exp.column(g, table="p") for g in plan.model.grain}
     values.update({a.column: exp.column(a.column, table="p") for a in plan.aggregates})
     values.update({column: expression.copy() for column, expression in plan.derived})
     query = (
-        exp.select(*[values[c].as_(c) for c in plan.model.columns])
+        exp.select(exp.column(TID, table="p"), *[values[c].as_(c) for c in plan.model.columns])
         .from_(exp.to_table(planned).as_("p"))
         .where(exp.EQ(this=exp.column(ACTION, table="p"), expression=exp.Literal.string("u")))
     )

@@ -43,6 +43,7 @@ from tenant_analytics.errors import InvalidInput, StoreUnavailable
 from tenant_analytics.models.delta import (
     ACTION,
     SIGN,
+    TID,
     DeltaPlan,
     contributions_query,
     delta_plan,
@@ -676,13 +677,38 @@ class PostgresModelEngine:
             )
         )
         changed = 0
+        # Stored groups are found by the ctid the plan read (this model's refreshes are serialised by its lock,
+        # and the snapshot would reject a row changed since), new ones are plainly inserted.
         cur.execute(
-            sql.SQL("DELETE FROM {table} AS t USING _planned AS p WHERE {match} AND p.{action} = 'd'").format(
-                table=table, match=_key_match("t", "p", model.grain), action=sql.Identifier(ACTION)
+            sql.SQL("DELETE FROM {table} AS t USING _planned AS p WHERE t.ctid = p.{tid} AND p.{action} = 'd'").format(
+                table=table, tid=sql.Identifier(TID), action=sql.Identifier(ACTION)
             )
         )
         changed += cur.rowcount
-        changed += _upsert(cur, model, sql.SQL(upsert_source(plan, "_planned")))
+        cur.execute(
+            sql.SQL("CREATE TEMP TABLE _upserted ON COMMIT DROP AS {}").format(sql.SQL(upsert_source(plan, "_planned")))
+        )
+        values = [c for c in model.columns if c not in model.grain]
+        if values:
+            cur.execute(
+                sql.SQL(
+                    "UPDATE {table} AS t SET ({columns}) = ROW({new}) FROM _upserted AS u "
+                    "WHERE t.ctid = u.{tid} AND ({stored}) IS DISTINCT FROM ({new})"
+                ).format(
+                    table=table,
+                    columns=_names(values),
+                    new=sql.SQL(", ").join(sql.SQL("u.{}").format(sql.Identifier(c)) for c in values),
+                    stored=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in values),
+                    tid=sql.Identifier(TID),
+                )
+            )
+            changed += cur.rowcount
+        cur.execute(
+            sql.SQL("INSERT INTO {table} ({columns}) SELECT {columns} FROM _upserted WHERE {tid} IS NULL").format(
+                table=table, columns=_names(model.columns), tid=sql.Identifier(TID)
+            )
+        )
+        changed += cur.rowcount
         keys = sql.SQL("SELECT {grain} FROM _planned WHERE {action} = 'r'").format(
             grain=_names(model.grain), action=sql.Identifier(ACTION)
         )
