@@ -4,19 +4,20 @@ How it works (see docs/models.md for the full account):
 
 * Change capture. Statement-level triggers with transition tables on every source table, and on every
   summary table that another model reads, append the old (sign -1) and new (sign +1) images of changed rows to
-  ``models.change_log`` (one row per image, ``seq`` from a sequence). TRUNCATE of a source appends a marker.
+  the input's own change table ``models."changes:<input>"`` (the input's columns, ``__seq`` one value of
+  ``models.change_seq`` per statement). TRUNCATE of a source appends a marker to ``models.truncations``.
 * Watermarks. Each model keeps, per input, the last ``seq`` it consumed for all tenants (``tenant_id = ''``)
   and, after tenant-scoped refreshes, per tenant.
 * Refresh of one model, in one REPEATABLE READ transaction whose snapshot holds exactly the changes up to the
-  high-water mark: a model of additive aggregates (see ``delta.delta_plan``) adds its changed rows' signed
-  contributions to the stored groups; any other model recomputes the affected groups (the grain expressions
-  evaluated over the model's FROM/JOIN/WHERE with one input replaced by its changed images and every other
-  input by its current rows plus its changed images) from their rows. Only rows that differ are written, which
-  the summary table's own trigger logs for child models. A model whose query cannot be maintained this way
+  high-water mark: a model of additive aggregates and extremes (see ``delta.delta_plan``) adds its changed rows'
+  signed contributions to the stored groups; any other model recomputes the affected groups (the grain
+  expressions evaluated over the model's FROM/JOIN/WHERE with one input replaced by its changed images and every
+  other input by its current rows plus its changed images) from their rows. Only rows that differ are written,
+  which the summary table's own trigger logs for child models. A model whose query cannot be maintained this way
   (outer joins, subqueries, DISTINCT aggregates, ... see ``incremental_blockers``) is refreshed in full.
 * Consistency of the watermark with concurrent writers: the capture trigger holds a shared advisory lock until
-  its transaction ends, and the refresh takes its snapshot and reads the highest ``seq`` under the exclusive
-  lock, so every change at or below that ``seq`` is committed and visible, and none above it is.
+  its transaction ends, and the refresh takes its snapshot and reads the sequence's last value under the
+  exclusive lock, so every change at or below that value is committed and visible, and none above it is.
 
 The refresh runs as the connecting role, which must read every tenant's rows (it bypasses row-level
 security: the local superuser, or on Aurora a refresh role with BYPASSRLS); the tables it writes are owned by
@@ -767,7 +768,7 @@ def _snapshot_at_high_water(conn: Connection) -> Iterator[tuple[psycopg.Cursor[t
 
     The capture lock is taken exclusively before the transaction: it waits for capturing transactions in flight
     to end and keeps new ones from logging, so the snapshot, taken by the first query, sees every change at or
-    below the highest ``seq`` it reads and none above. Every read of the refresh (change images, inputs' current
+    below the sequence value it reads and none above. Every read of the refresh (change images, inputs' current
     rows, the summary table) then describes the same moment, which applying deltas relies on.
     """
     with conn.transaction():
