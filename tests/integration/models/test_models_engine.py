@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tenant_analytics.errors import InvalidInput
 from tenant_analytics.models import ModelProject, PostgresModelEngine, load_project, model_query_postgres
 
 pytestmark = pytest.mark.xdist_group("models")
@@ -469,3 +470,40 @@ def test_a_store_with_the_older_jsonb_change_log_is_upgraded_and_caught_up_in_fu
         conn.execute(*upsert_event("acme", 1, "delivered", 3, 0, 0, "", None))
         assert {r.mode for r in engine.refresh(PROJECT)} == {"incremental"}
         assert_all_equal_full(conn)
+
+
+def test_a_failing_model_stops_the_models_that_read_it_and_its_error_is_raised(models_db: str, tmp_path: Path) -> None:
+    # Given a model that divides by zero once a failed event lands, a model above it, and one beside it
+    header = "{{ config(grain=['tenant_id']) }}\nSELECT e.tenant_id, COUNT(*) AS events"
+    source = " FROM {{ source('messaging.events') }} AS e GROUP BY e.tenant_id"
+    files = {
+        "fragile": header + ", SUM(10 / (CASE WHEN e.event_type = 'failed' THEN 0 ELSE 1 END)) AS tens" + source,
+        "above": "{{ config(grain=['tenant_id']) }}\nSELECT f.tenant_id, SUM(f.events) AS events "
+        "FROM {{ ref('fragile') }} AS f GROUP BY f.tenant_id",
+        "beside": header + source,
+    }
+    for name, text in files.items():
+        (tmp_path / "messaging").mkdir(exist_ok=True)
+        (tmp_path / "messaging" / f"{name}.sql").write_text(text)
+    project = load_project(tmp_path)
+    engine = PostgresModelEngine(models_db, workers=2)
+    engine.ensure(project)
+    with connect(models_db) as conn:
+        conn.execute(*upsert_event("acme", 1, "sent", 0, 1, 10, "sms", None))
+        engine.refresh(project)
+        conn.execute(*upsert_event("acme", 1, "failed", 1, 1, 10, "sms", "E1"))
+
+        # When the models are refreshed, two at a time
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            engine.refresh(project)
+
+        # Then the model reading the failed one did not run, the independent one did, and nothing was half-written
+        runs = dict(conn.execute("SELECT model, count(*) FROM models.refresh_log GROUP BY model").fetchall())
+        assert runs == {"fragile": 1, "above": 1, "beside": 2}
+        assert summary(conn, "beside") == [("acme", 2)]
+        assert summary(conn, "above") == [("acme", 1)]
+
+
+def test_the_engine_refuses_fewer_than_one_worker() -> None:
+    with pytest.raises(InvalidInput, match="workers must be at least 1, not 0"):
+        PostgresModelEngine("postgresql://unused", workers=0)
