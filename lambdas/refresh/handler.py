@@ -16,8 +16,8 @@ from tenant_analytics.constants import (
     PIPELINE_SERVICE,
 )
 from tenant_analytics.pipeline import runtime
-from tenant_analytics.pipeline.models import BatchState, RefreshResult
-from tenant_analytics.pipeline.refresh import refresh_batch, refresh_store
+from tenant_analytics.pipeline.models import BatchState
+from tenant_analytics.pipeline.refresh import refresh_batch, refresh_scheduled
 from tenant_analytics.settings import get_settings
 
 logger = Logger(service=PIPELINE_SERVICE)
@@ -44,9 +44,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
     else:
         request = ScheduledRefresh.model_validate(event)
-        result = RefreshResult()
-        for store_id in request.stores or sorted(get_settings().stores):
-            result.merge(refresh_store(store_id, runtime.store_opener()))
+        result = refresh_scheduled(
+            request.stores or sorted(get_settings().stores),
+            runtime.registry(),
+            runtime.store_opener(),
+            export_uri=runtime.operational_export_uri(),
+        )
     metrics.add_metric(name=MODELS_REFRESHED_METRIC, unit=MetricUnit.Count, value=len(result.refreshed))
     metrics.add_metric(name=MODEL_REFRESH_FAILURES_METRIC, unit=MetricUnit.Count, value=len(result.store_errors))
     for warning in {r.warning for r in result.refreshed if r.warning}:

@@ -3,7 +3,8 @@
 Models are refreshed after the load and before publish, so a tenant's new data_version never names facts its
 rollups do not reflect yet. A store whose refresh fails fails its loaded tenants at the ``refresh`` step; the
 scheduled refresh (every few minutes) and the next hour retry it. Redshift-tier tenants' top-level metrics are then
-copied to the operational (Aurora) store: UNLOAD to S3 and import on AWS, a direct copy locally.
+copied to the operational (Aurora) store: UNLOAD to S3 and import on AWS, a direct copy locally. The schedule does
+both for every store and all its tenants (``refresh_scheduled``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tenant_analytics.constants import OPERATIONAL_MODELS, OPERATIONAL_STORE_ID
 from tenant_analytics.errors import InvalidInput, TenantAnalyticsError, one_line
 from tenant_analytics.stores.postgres import PostgresStore
 from tenant_analytics.stores.redshift import RedshiftDataStore
-from tenant_analytics.tenants.models import Tier
+from tenant_analytics.tenants.models import TenantStatus, Tier
 from tenant_analytics.tenants.registry import TenantRegistry
 
 from .load import StoreOpener
@@ -101,6 +102,30 @@ def refresh_batch(
     result = RefreshResult()
     for store_id, tenants in sorted(by_store.items()):
         done = refresh_store(store_id, open_store, tenants)
+        if not done.store_errors and on_redshift.get(store_id):
+            done.merge(export_operational(store_id, on_redshift[store_id], open_store, export_uri=export_uri))
+        result.merge(done)
+    return result
+
+
+# Tenants whose operational copy the schedule keeps current: a suspended tenant is not served, a migrating one's
+# rows are moving between stores.
+_EXPORTED_STATUSES = (TenantStatus.ACTIVE, TenantStatus.FAILED)
+
+
+def refresh_scheduled(
+    store_ids: Iterable[str], registry: TenantRegistry, open_store: StoreOpener, *, export_uri: str | None = None
+) -> RefreshResult:
+    """The schedule's refresh: each store's models brought up to date with every tenant's changes (messaging
+    streams land between hourly runs), then the operational copy of the store's Redshift-tier tenants refreshed,
+    so their hot dashboards on Aurora are as fresh as the models. A store whose refresh fails is not exported."""
+    on_redshift: dict[str, list[str]] = defaultdict(list)
+    for tenant in registry.list():
+        if tenant.tier is Tier.REDSHIFT and tenant.status in _EXPORTED_STATUSES:
+            on_redshift[tenant.store].append(tenant.tenant_id)
+    result = RefreshResult()
+    for store_id in store_ids:
+        done = refresh_store(store_id, open_store)
         if not done.store_errors and on_redshift.get(store_id):
             done.merge(export_operational(store_id, on_redshift[store_id], open_store, export_uri=export_uri))
         result.merge(done)

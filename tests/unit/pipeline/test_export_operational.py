@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -9,12 +10,14 @@ import pytest
 
 from tenant_analytics.constants import OPERATIONAL_STORE_ID
 from tenant_analytics.pipeline.models import TenantFailure
-from tenant_analytics.pipeline.refresh import export_operational
+from tenant_analytics.pipeline.refresh import export_operational, refresh_scheduled
 from tenant_analytics.settings import StoreConfig
 from tenant_analytics.stores.operational_export import UnloadedFiles
 from tenant_analytics.stores.postgres import PostgresStore
 from tenant_analytics.stores.redshift import RedshiftDataStore
+from tenant_analytics.tenants.models import Tenant
 
+CREATED = datetime(2026, 6, 1, tzinfo=UTC)
 EXPORT_URI = "s3://tenant-analytics-curated/exports/operational/"
 
 
@@ -104,3 +107,54 @@ def test_any_other_pair_of_stores_fails_the_tenants_instead_of_doing_nothing(
     ]
     assert result.store_errors == {OPERATIONAL_STORE_ID: message}
     assert not any(getattr(store, "imported", None) for store in stores.values())
+
+
+class RefreshingRedshift(RecordingRedshift):
+    """A Redshift store whose refresh succeeds without a database."""
+
+    def refresh_models(self, tenant_ids: Any = None, *, full: bool = False) -> list[Any]:
+        return []
+
+
+class TenantList:
+    """The registry's listing, for the schedule's choice of tenants."""
+
+    def __init__(self, *tenants: tuple[str, str, str, str]) -> None:
+        self.tenants = [
+            Tenant(
+                tenant_id=t,
+                source_url=f"http://127.0.0.1:1/{t}",
+                tier=tier,
+                store=store,
+                status=status,
+                created_at=CREATED,
+                updated_at=CREATED,
+            )
+            for t, tier, store, status in tenants
+        ]
+
+    def list(self, *, status: Any = None) -> list[Tenant]:
+        return self.tenants
+
+
+def test_the_schedule_copies_the_serving_redshift_tenants_of_each_store_it_refreshed() -> None:
+    # Given Redshift-tier tenants in several states, and one tenant on Aurora
+    redshift, aurora = RefreshingRedshift(), RecordingAurora()
+    registry = TenantList(
+        ("bigco", "redshift", "redshift-1", "active"),
+        ("retrying", "redshift", "redshift-1", "failed"),
+        ("paused", "redshift", "redshift-1", "suspended"),
+        ("moving", "redshift", "redshift-1", "migrating"),
+    )
+
+    # When the schedule refreshes the Redshift store
+    result = refresh_scheduled(
+        ["redshift-1"],
+        registry,
+        _opener(redshift_1=redshift, aurora_1=aurora),
+        export_uri=EXPORT_URI,  # type: ignore[arg-type]
+    )
+
+    # Then the tenants being served (active, or failed at their last run) are unloaded, not suspended or migrating
+    assert result.store_errors == {}
+    assert redshift.unloads == [(("tenant_daily",), ["bigco", "retrying"], EXPORT_URI)]
