@@ -39,6 +39,7 @@ from typing import Any, Literal
 import psycopg
 import sqlglot
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict
 from sqlglot import exp
 
@@ -69,6 +70,7 @@ _ATTEMPTS = 3
 # Free space in each page of a summary table, so that updating a row in place (a receipt re-timing a message)
 # stays on its page and leaves the indexes alone (a HOT update) when no indexed column changed.
 _FILLFACTOR = 90
+_TEMP_BUFFERS = "64MB"  # per refresh session, taken only as temporary tables fill
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 ConnectionFactory = Callable[[], Connection]
@@ -293,11 +295,17 @@ class PostgresModelEngine:
 
     def _connect(self) -> Connection:
         if callable(self._conninfo):
-            return self._conninfo()
-        try:
-            return psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"model store is unreachable: {str(exc).strip()}") from exc
+            conn = self._conninfo()
+        else:
+            try:
+                conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10)
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"model store is unreachable: {str(exc).strip()}") from exc
+        # The refresh stages changes, sums and plans in temporary tables; past temp_buffers (8MB by default) they
+        # spill to files. It can only be raised before the session's first temporary table.
+        with contextlib.suppress(psycopg.errors.InvalidParameterValue):
+            conn.execute(sql.SQL("SET temp_buffers = {}").format(sql.Literal(_TEMP_BUFFERS)))
+        return conn
 
     # ----------------------------------------------------------------------------------------------- ensure
 
@@ -751,17 +759,16 @@ class PostgresModelEngine:
             )
         )
         changed += cur.rowcount
-        cur.execute(
-            sql.SQL("CREATE TEMP TABLE _upserted ON COMMIT DROP AS {}").format(sql.SQL(upsert_source(plan, "_planned")))
-        )
+        upserted = sql.SQL(upsert_source(plan, "_planned"))  # the new values, derived columns included
         values = [c for c in model.columns if c not in model.grain]
         if values:
             cur.execute(
                 sql.SQL(
-                    "UPDATE {table} AS t SET ({columns}) = ROW({new}) FROM _upserted AS u "
+                    "UPDATE {table} AS t SET ({columns}) = ROW({new}) FROM ({upserted}) AS u "
                     "WHERE t.ctid = u.{tid} AND ({stored}) IS DISTINCT FROM ({new})"
                 ).format(
                     table=table,
+                    upserted=upserted,
                     columns=_names(values),
                     new=sql.SQL(", ").join(sql.SQL("u.{}").format(sql.Identifier(c)) for c in values),
                     stored=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in values),
@@ -770,9 +777,9 @@ class PostgresModelEngine:
             )
             changed += cur.rowcount
         cur.execute(
-            sql.SQL("INSERT INTO {table} ({columns}) SELECT {columns} FROM _upserted WHERE {tid} IS NULL").format(
-                table=table, columns=_names(model.columns), tid=sql.Identifier(TID)
-            )
+            sql.SQL(
+                "INSERT INTO {table} ({columns}) SELECT {columns} FROM ({upserted}) AS u WHERE u.{tid} IS NULL"
+            ).format(table=table, columns=_names(model.columns), upserted=upserted, tid=sql.Identifier(TID))
         )
         changed += cur.rowcount
         keys = sql.SQL("SELECT {grain} FROM _planned WHERE {action} = 'r'").format(
@@ -877,20 +884,31 @@ def _extract(
     else:
         selected = sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in [*columns, SIGN])
     scope_filter = sql.SQL("AND c.tenant_id IN (SELECT tenant_id FROM _scope)" if scope is not None else "")
+    # Tenants refreshed on their own since the all-tenant watermark have consumed more: a per-row lookup in a
+    # small map (no join, whose plan a change table's ever-stale statistics would make a nested loop).
+    cur.execute(
+        "SELECT jsonb_object_agg(tenant_id, last_seq) FROM models.watermarks "
+        "WHERE model = %s AND input = %s AND tenant_id <> %s",
+        (model.name, input_name, ALL_TENANTS),
+    )
+    row = cur.fetchone()
+    marks = row[0] if row is not None else None
+    tenant_filter = sql.SQL(
+        "AND c.{seq} > COALESCE((%(marks)s::jsonb ->> c.tenant_id)::bigint, 0)" if marks else ""
+    ).format(seq=sql.Identifier(SEQ))
     cur.execute(
         sql.SQL(
             "CREATE TEMP TABLE {delta} ON COMMIT DROP AS SELECT {selected} FROM {changes} AS c "
-            "LEFT JOIN models.watermarks AS w ON w.model = %(model)s AND w.input = %(input)s "
-            "AND w.tenant_id = c.tenant_id "
-            "WHERE c.{seq} > %(base)s AND c.{seq} <= %(high)s AND c.{seq} > COALESCE(w.last_seq, 0) {scope_filter}"
+            "WHERE c.{seq} > %(base)s AND c.{seq} <= %(high)s {tenant_filter} {scope_filter}"
         ).format(
             delta=sql.Identifier(delta),
             selected=selected,
             changes=_identifier(change_table(input_name)),
             seq=sql.Identifier(SEQ),
+            tenant_filter=tenant_filter,
             scope_filter=scope_filter,
         ),
-        {"model": model.name, "input": input_name, "base": base, "high": high},
+        {"base": base, "high": high, "marks": Jsonb(marks) if marks else None},
     )
     if cur.rowcount > 0:
         return True
