@@ -503,8 +503,12 @@ class PostgresModelEngine:
         chosen = [m for m in project.models if wanted is None or m.name in wanted]
         if self._workers == 1 or len(chosen) == 1:
             with self._connect() as conn:
-                return [self._refresh_logged(conn, project, model, full, scope) for model in chosen]
-        return self._refresh_concurrently(project, chosen, full, scope)
+                records = [self._refresh_logged(conn, project, model, full, scope) for model in chosen]
+        else:
+            records = self._refresh_concurrently(project, chosen, full, scope)
+        with self._connect() as conn:
+            _prune(conn, project, chosen)
+        return records
 
     def _refresh_logged(
         self, conn: Connection, project: ModelProject, model: Model, full: bool, scope: tuple[str, ...] | None
@@ -628,7 +632,6 @@ class PostgresModelEngine:
                 rows = self._incremental(cur, project, model, bases, high, scope)
                 mode, scope_done = "incremental", scope
             _advance(cur, model, high, scope_done)
-            _prune(conn, cur, project, model)
             duration = time.perf_counter() - started
             cur.execute(
                 "INSERT INTO models.refresh_log (model, tenant_scope, mode, rows_changed, duration_s, warning) "
@@ -982,26 +985,31 @@ def _advance(cur: psycopg.Cursor[tuple[Any, ...]], model: Model, high: int, scop
         )
 
 
-def _prune(conn: Connection, cur: psycopg.Cursor[tuple[Any, ...]], project: ModelProject, model: Model) -> None:
-    # Drop change images every reader of the input has consumed for all tenants. Another refresh may prune the
-    # same rows concurrently: that conflict only postpones the cleanup, so it is not allowed to fail the refresh.
-    for input_name in model.inputs:
+def _prune(conn: Connection, project: ModelProject, models: Iterable[Model]) -> None:
+    """Delete the change images of the models' inputs that every reader of the input has consumed for all tenants.
+
+    Run after the refreshes have committed, so that siblings refreshed side by side see each other's watermarks.
+    Another refresh may prune the same rows concurrently: that conflict only postpones the cleanup, so it is not
+    allowed to fail the refresh.
+    """
+    for input_name in dict.fromkeys(i for m in models for i in m.inputs):
         readers = [m.name for m in project.models if input_name in m.inputs]
-        cur.execute(
-            "SELECT count(*), min(last_seq) FROM models.watermarks WHERE input = %s AND tenant_id = %s "
-            "AND model = ANY(%s)",
-            (input_name, ALL_TENANTS, readers),
-        )
-        row = cur.fetchone()
-        if row is not None and row[0] == len(readers):
-            with contextlib.suppress(psycopg.errors.SerializationFailure), conn.transaction():
-                cur.execute(
-                    sql.SQL("DELETE FROM {} WHERE {} <= %s").format(
-                        _identifier(change_table(input_name)), sql.Identifier(SEQ)
-                    ),
-                    (row[1],),
-                )
-                cur.execute("DELETE FROM models.truncations WHERE input = %s AND seq <= %s", (input_name, row[1]))
+        with contextlib.suppress(psycopg.errors.SerializationFailure), conn.transaction(), conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*), min(last_seq) FROM models.watermarks WHERE input = %s AND tenant_id = %s "
+                "AND model = ANY(%s)",
+                (input_name, ALL_TENANTS, readers),
+            )
+            row = cur.fetchone()
+            if row is None or row[0] != len(readers):
+                continue
+            cur.execute(
+                sql.SQL("DELETE FROM {} WHERE {} <= %s").format(
+                    _identifier(change_table(input_name)), sql.Identifier(SEQ)
+                ),
+                (row[1],),
+            )
+            cur.execute("DELETE FROM models.truncations WHERE input = %s AND seq <= %s", (input_name, row[1]))
 
 
 # ------------------------------------------------------------------------------------------- query rewriting

@@ -507,3 +507,25 @@ def test_a_failing_model_stops_the_models_that_read_it_and_its_error_is_raised(m
 def test_the_engine_refuses_fewer_than_one_worker() -> None:
     with pytest.raises(InvalidInput, match="workers must be at least 1, not 0"):
         PostgresModelEngine("postgresql://unused", workers=0)
+
+
+def test_change_images_every_reader_consumed_are_deleted_after_the_refresh(engine_db: str) -> None:
+    engine = PostgresModelEngine(engine_db)
+    with connect(engine_db) as conn:
+        # Given changes to events, which message_status reads, and so to message_status, which three models read
+        seed(conn)
+        engine.refresh(PROJECT)
+        conn.execute(*upsert_event("acme", 2, "delivered", 7, 0, 0, "", None))
+        conn.execute(*upsert_event("acme", 3, "sent", 9, 1, 10, "sms", None))
+
+        # When all models are refreshed (the readers of message_status side by side)
+        engine.refresh(PROJECT)
+
+        # Then no change table keeps an image, and a refresh of message_status alone leaves its images to its readers
+        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'changes:%'")]
+        left = {t: conn.execute(f'SELECT count(*) FROM models."{t}"').fetchone() for t in tables}
+        assert tables and all(count == (0,) for count in left.values()), left
+        conn.execute(*upsert_event("acme", 3, "delivered", 10, 0, 0, "", None))
+        engine.refresh(PROJECT, models=["message_status"])
+        pending = conn.execute('SELECT count(*) FROM models."changes:message_status"').fetchone()
+        assert pending == (2,)  # the message's old and new images
