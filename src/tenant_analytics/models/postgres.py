@@ -139,6 +139,11 @@ def change_table(input_name: str) -> exp.Table:
     return exp.table_(_bounded(f"changes:{input_name}"), db=MODEL_SCHEMA)
 
 
+def contributions_table(model: Model) -> exp.Table:
+    """The work table holding a delta refresh's per-group contributions, inside the refresh's transaction only."""
+    return exp.table_(_bounded(f"work:{model.name}:contributions"), db=MODEL_SCHEMA, quoted=True)
+
+
 def _identifier(table: exp.Table) -> sql.Identifier:
     return sql.Identifier(table.db, table.name)
 
@@ -727,6 +732,7 @@ class PostgresModelEngine:
             changed = self._recompute(cur, model, keys)
         else:
             changed = self._apply_deltas(cur, plan, deltas, scope, types)
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_identifier(contributions_table(model))))
         cur.execute("UPDATE models.model_state SET refreshed_at = now() WHERE model = %s", (model.name,))
         return changed
 
@@ -740,17 +746,24 @@ class PostgresModelEngine:
     ) -> int:
         model = plan.model
         table = _summary(model)
+        # A regular (unlogged) table, not a temporary one, so that the plan below may probe the summary table from
+        # parallel workers; it lives only inside this transaction (dropped before commit, gone on rollback).
+        contributions = contributions_table(model)
         cur.execute(
-            sql.SQL("CREATE TEMP TABLE _contributions ON COMMIT DROP AS {}").format(
-                sql.SQL(contributions_query(plan, deltas))
+            sql.SQL("CREATE UNLOGGED TABLE {} AS {}").format(
+                _identifier(contributions), sql.SQL(contributions_query(plan, deltas))
             )
         )
         if scope is not None:
-            cur.execute("DELETE FROM _contributions WHERE tenant_id NOT IN (SELECT tenant_id FROM _scope)")
+            cur.execute(
+                sql.SQL("DELETE FROM {} WHERE tenant_id NOT IN (SELECT tenant_id FROM _scope)").format(
+                    _identifier(contributions)
+                )
+            )
         # Not analysed: whatever its size, the plan probes the summary table's primary key for each group.
         cur.execute(
             sql.SQL("CREATE TEMP TABLE _planned ON COMMIT DROP AS {}").format(
-                sql.SQL(plan_query(plan, "_contributions", summary_table(model), types))
+                sql.SQL(plan_query(plan, contributions.sql("postgres"), summary_table(model), types))
             )
         )
         changed = 0
