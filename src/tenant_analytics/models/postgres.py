@@ -2,10 +2,8 @@
 
 How it works (see docs/models.md for the full account):
 
-* Change capture. Statement-level triggers with transition tables on every source table, and on every
-  summary table that another model reads, append the old (sign -1) and new (sign +1) images of changed rows to
-  the input's own change table ``models."changes:<input>"`` (the input's columns, ``__seq`` one value of
-  ``models.change_seq`` per statement). TRUNCATE of a source appends a marker to ``models.truncations``.
+* Change capture (``models/capture.py``): every input's changed rows land, as signed old and new images, in
+  the input's own change table; the refresh reads them from its watermark up to the high-water mark.
 * Watermarks. Each model keeps, per input, the last ``seq`` it consumed for all tenants (``tenant_id = ''``)
   and, after tenant-scoped refreshes, per tenant.
 * Refresh of one model, in one REPEATABLE READ transaction whose snapshot holds exactly the changes up to the
@@ -15,9 +13,7 @@ How it works (see docs/models.md for the full account):
   other input by its current rows plus its changed images) from their rows. Only rows that differ are written,
   which the summary table's own trigger logs for child models. A model whose query cannot be maintained this way
   (outer joins, subqueries, DISTINCT aggregates, ... see ``incremental_blockers``) is refreshed in full.
-* Consistency of the watermark with concurrent writers: the capture trigger holds a shared advisory lock until
-  its transaction ends, and the refresh takes its snapshot and reads the sequence's last value under the
-  exclusive lock, so every change at or below that value is committed and visible, and none above it is.
+* Consistency of the watermark with concurrent writers: see ``capture.snapshot_at_high_water``.
 
 The refresh runs as the connecting role, which must read every tenant's rows (it bypasses row-level
 security: the local superuser, or on Aurora a refresh role with BYPASSRLS); the tables it writes are owned by
@@ -31,7 +27,7 @@ import hashlib
 import logging
 import queue
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -39,14 +35,27 @@ from typing import Any, Literal
 import psycopg
 import sqlglot
 from psycopg import sql
-from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict
 from sqlglot import exp
 
 from tenant_analytics.errors import InvalidInput, StoreUnavailable
+from tenant_analytics.models.capture import (
+    ALL_TENANTS,
+    CAPTURE_CATALOG,
+    Connection,
+    bounded_name,
+    change_table,
+    ensure_capture,
+    extract_changes,
+    prune_consumed,
+    qualified,
+    retire_change_log,
+    snapshot_at_high_water,
+    table_columns,
+    truncated_inputs,
+)
 from tenant_analytics.models.delta import (
     ACTION,
-    SIGN,
     TID,
     DeltaPlan,
     contributions_query,
@@ -57,14 +66,11 @@ from tenant_analytics.models.delta import (
     upsert_source,
 )
 from tenant_analytics.models.project import MODEL_SCHEMA, Model, ModelProject, input_name_of, input_table
-from tenant_analytics.models.sources import SOURCES
 from tenant_analytics.models.validate import incremental_blockers
 from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL, tenant_isolation
 
 log = logging.getLogger(__name__)
 
-ALL_TENANTS = ""  # watermark row that applies to every tenant
-_CAPTURE_LOCK = "tenant_analytics.models.capture"
 _SCHEMA_LOCK = "tenant_analytics.schema"
 _ATTEMPTS = 3
 # Free space in each page of a summary table, so that updating a row in place (a receipt re-timing a message)
@@ -72,21 +78,11 @@ _ATTEMPTS = 3
 _FILLFACTOR = 90
 _TEMP_BUFFERS = "64MB"  # per refresh session, taken only as temporary tables fill
 
-Connection = psycopg.Connection[tuple[Any, ...]]
 ConnectionFactory = Callable[[], Connection]
 
 _CATALOG = f"""
 CREATE SCHEMA IF NOT EXISTS {MODEL_SCHEMA} AUTHORIZATION {ETL_ROLE};
 GRANT USAGE ON SCHEMA {MODEL_SCHEMA} TO {QUERY_ROLE};
--- one value per capturing statement: the images a statement logs share it, and its last value under the
--- exclusive capture lock is the high-water mark of committed changes
-CREATE SEQUENCE IF NOT EXISTS {MODEL_SCHEMA}.change_seq;
-ALTER SEQUENCE {MODEL_SCHEMA}.change_seq OWNER TO {ETL_ROLE};
-CREATE TABLE IF NOT EXISTS {MODEL_SCHEMA}.truncations (
-    seq   bigint PRIMARY KEY,
-    input text   NOT NULL
-);
-ALTER TABLE {MODEL_SCHEMA}.truncations OWNER TO {ETL_ROLE};
 CREATE TABLE IF NOT EXISTS {MODEL_SCHEMA}.model_state (
     model           text PRIMARY KEY,
     definition_hash text NOT NULL,
@@ -115,130 +111,10 @@ ALTER TABLE {MODEL_SCHEMA}.watermarks OWNER TO {ETL_ROLE};
 ALTER TABLE {MODEL_SCHEMA}.refresh_log OWNER TO {ETL_ROLE};
 """
 
-_TRIGGERS = (
-    ("models_capture_insert", "INSERT", "REFERENCING NEW TABLE AS new_rows"),
-    ("models_capture_update", "UPDATE", "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-    ("models_capture_delete", "DELETE", "REFERENCING OLD TABLE AS old_rows"),
-    ("models_capture_truncate", "TRUNCATE", ""),
-)
-
-
-SEQ = "__seq"  # change-table column: the capturing statement's value of models.change_seq
-
-
-def _bounded(name: str) -> str:
-    """``name`` as a PostgreSQL identifier (at most 63 bytes): long names keep a prefix and gain a digest."""
-    if len(name.encode()) <= 63:
-        return name
-    return f"{name[:50]}~{hashlib.sha256(name.encode()).hexdigest()[:10]}"
-
-
-def change_table(input_name: str) -> exp.Table:
-    """The table that logs ``input_name``'s changed rows: ``__seq``, ``__sign`` (+1 new, -1 old), the input's
-    columns."""
-    return exp.table_(_bounded(f"changes:{input_name}"), db=MODEL_SCHEMA)
-
 
 def contributions_table(model: Model) -> exp.Table:
     """The work table holding a delta refresh's per-group contributions, inside the refresh's transaction only."""
-    return exp.table_(_bounded(f"work:{model.name}:contributions"), db=MODEL_SCHEMA, quoted=True)
-
-
-def _identifier(table: exp.Table) -> sql.Identifier:
-    return sql.Identifier(table.db, table.name)
-
-
-def _change_table_policies(table: sql.Composable) -> list[sql.Composed]:
-    # Readable only by roles that bypass row-level security (the refresh); the capture function appends under any
-    # tenant setting. Nothing is granted to the query role.
-    return [
-        sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table),
-        sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(table),
-        sql.SQL("DROP POLICY IF EXISTS capture ON {}").format(table),
-        sql.SQL("CREATE POLICY capture ON {} FOR INSERT WITH CHECK (true)").format(table),
-    ]
-
-
-def _capture_function(
-    input_name: str, function: sql.Identifier, changes: sql.Identifier, columns: list[str]
-) -> sql.Composed:
-    """The statement-level trigger function appending a statement's old and new row images to ``changes``."""
-    listed = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-
-    def images(alias: str) -> sql.Composed:
-        return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)) for c in columns)
-
-    body = sql.SQL(
-        """
-DECLARE
-    statement_seq bigint;
-BEGIN
-    -- held until commit: a refresh reads the high-water mark only when no capturing transaction is in flight
-    PERFORM pg_advisory_xact_lock_shared(hashtext({lock}));
-    statement_seq := nextval('{schema}.change_seq');
-    IF TG_OP = 'TRUNCATE' THEN
-        INSERT INTO {schema}.truncations (seq, input) VALUES (statement_seq, {input});
-        RETURN NULL;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO {changes} ({seq}, {sign}, {listed}) SELECT statement_seq, -1, {old} FROM old_rows AS o;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        INSERT INTO {changes} ({seq}, {sign}, {listed}) SELECT statement_seq, 1, {new} FROM new_rows AS n;
-    END IF;
-    RETURN NULL;
-END
-"""
-    ).format(
-        lock=sql.Literal(_CAPTURE_LOCK),
-        schema=sql.SQL(MODEL_SCHEMA),
-        input=sql.Literal(input_name),
-        changes=changes,
-        seq=sql.Identifier(SEQ),
-        sign=sql.Identifier(SIGN),
-        listed=listed,
-        old=images("o"),
-        new=images("n"),
-    )
-    return sql.Composed(
-        [
-            sql.SQL(
-                "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
-                "SET search_path = pg_catalog, pg_temp AS $capture$"
-            ).format(function=function),
-            body,
-            sql.SQL("$capture$"),
-        ]
-    )
-
-
-def _retire_change_log(cur: psycopg.Cursor[tuple[Any, ...]]) -> None:
-    """Drop the single jsonb change log of earlier versions; its pending images are replaced by full refreshes."""
-    cur.execute("SELECT to_regclass('models.change_log') IS NOT NULL")
-    row = cur.fetchone()
-    if row is None or not row[0]:
-        return
-    cur.execute("DROP FUNCTION IF EXISTS models.capture_changes() CASCADE")  # and the triggers that call it
-    cur.execute("DROP TABLE models.change_log")
-    cur.execute(
-        "UPDATE models.model_state SET needs_full = 'change capture was upgraded to change tables' "
-        "WHERE needs_full IS NULL"
-    )
-
-
-def _columns(cur: psycopg.Cursor[tuple[Any, ...]], schema: str, table: str) -> dict[str, str] | None:
-    """Column -> type (as format_type spells it) of ``schema.table``, in column order; None when it is missing."""
-    cur.execute(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_class AS c "
-        "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
-        "LEFT JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
-        "WHERE n.nspname = %s AND c.relname = %s ORDER BY a.attnum",
-        (schema, table),
-    )
-    rows = cur.fetchall()
-    if not rows:
-        return None
-    return {str(r[0]): str(r[1]) for r in rows if r[0] is not None}
+    return exp.table_(bounded_name(f"work:{model.name}:contributions"), db=MODEL_SCHEMA, quoted=True)
 
 
 class RefreshRecord(BaseModel):
@@ -327,17 +203,18 @@ class PostgresModelEngine:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_SCHEMA_LOCK,))
                 cur.execute("SET LOCAL TimeZone = 'UTC'")
                 cur.execute(_CATALOG)
-                _retire_change_log(cur)
+                cur.execute(CAPTURE_CATALOG)
+                retire_change_log(cur)
                 lost: set[str] = set()  # inputs whose pending change images were dropped with their change table
                 for source in sorted({s for m in project.models for s in m.sources}):
-                    if self._ensure_capture(cur, source):
+                    if ensure_capture(cur, source):
                         lost.add(source)
                 rebuilt: set[str] = set()
                 for model in project.models:
                     if self._ensure_summary(cur, model):
                         rebuilt.add(model.name)
                 for parent in dict.fromkeys(p for m in project.models for p in m.refs):
-                    self._ensure_capture(cur, parent)
+                    ensure_capture(cur, parent)
                 self._ensure_indexes(cur, project)
                 for model in project.models:
                     lost_inputs = sorted(lost & set(model.inputs))
@@ -353,73 +230,6 @@ class PostgresModelEngine:
                             (f"its input '{name}' was rebuilt", child.name),
                         )
 
-    def _ensure_capture(self, cur: psycopg.Cursor[tuple[Any, ...]], input_name: str) -> bool:
-        """Create or update the input's change table, its capture function and triggers.
-
-        Returns True when an existing change table had to be rebuilt (a column changed type or vanished), which
-        drops the images not consumed yet: the input's readers then need a full refresh.
-        """
-        table = input_table(input_name)
-        columns = _columns(cur, table.db, table.name)
-        if columns is None:
-            raise InvalidInput(f"input table {table.db}.{table.name} does not exist; create the store schema first")
-        changes = change_table(input_name)
-        logged = _columns(cur, MODEL_SCHEMA, changes.name)
-        rebuilt = False
-        if logged is not None and any(columns.get(c) != t for c, t in logged.items() if c not in (SEQ, SIGN)):
-            cur.execute(sql.SQL("DROP TABLE {}").format(_identifier(changes)))
-            logged, rebuilt = None, True
-        if logged is None:
-            cur.execute(
-                sql.SQL("CREATE TABLE {changes} ({seq} bigint NOT NULL, {sign} smallint NOT NULL, {columns})").format(
-                    changes=_identifier(changes),
-                    seq=sql.Identifier(SEQ),
-                    sign=sql.Identifier(SIGN),
-                    columns=sql.SQL(", ").join(
-                        # types as format_type() spells them, read from the catalog
-                        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
-                        for c, t in columns.items()
-                    ),
-                )
-            )
-            # BRIN: __seq grows with the insertion order, so a few bytes per range of pages find an unconsumed
-            # tail at almost no cost to the capture (the table itself holds little beyond that tail once pruned).
-            cur.execute(
-                sql.SQL("CREATE INDEX {} ON {} USING brin ({})").format(
-                    sql.Identifier(_bounded(f"{changes.name}:seq")), _identifier(changes), sql.Identifier(SEQ)
-                )
-            )
-            cur.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(_identifier(changes), sql.Identifier(ETL_ROLE)))
-            for statement in _change_table_policies(_identifier(changes)):
-                cur.execute(statement)
-        else:
-            for column, kind in columns.items():
-                if column not in logged:
-                    cur.execute(
-                        sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-                            _identifier(changes), sql.Identifier(column), sql.SQL(kind)
-                        )
-                    )
-        function = sql.Identifier(MODEL_SCHEMA, _bounded(f"capture:{input_name}"))
-        cur.execute(_capture_function(input_name, function, _identifier(changes), list(columns)))
-        cur.execute(sql.SQL("ALTER FUNCTION {}() OWNER TO {}").format(function, sql.Identifier(ETL_ROLE)))
-        for name, event, referencing in _TRIGGERS:
-            if event == "TRUNCATE" and input_name not in SOURCES:
-                continue  # a summary table is truncated only by a full refresh, which marks its children itself
-            cur.execute(
-                sql.SQL(
-                    "CREATE OR REPLACE TRIGGER {name} AFTER {event} ON {table} {referencing} "
-                    "FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
-                ).format(
-                    name=sql.Identifier(name),
-                    event=sql.SQL(event),
-                    table=_table(input_name),
-                    referencing=sql.SQL(referencing),
-                    function=function,
-                )
-            )
-        return rebuilt
-
     def _ensure_summary(self, cur: psycopg.Cursor[tuple[Any, ...]], model: Model) -> bool:
         digest = definition_hash(model)
         cur.execute("SELECT definition_hash FROM models.model_state WHERE model = %s", (model.name,))
@@ -432,7 +242,7 @@ class PostgresModelEngine:
         table = _summary(model)
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(table))
         # images of the old table's rows mean nothing to the rebuilt one (its readers are refreshed in full)
-        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_identifier(change_table(model.name))))
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(qualified(change_table(model.name))))
         cur.execute(
             sql.SQL("CREATE TABLE {table} AS {query} WITH NO DATA").format(
                 table=table,
@@ -459,7 +269,7 @@ class PostgresModelEngine:
         # Indexes on parent summary tables that the children's lookups probe; those the engine made earlier and
         # no child needs any more are dropped, since every index slows the parent's own refresh.
         def recomputes(model: Model) -> bool:
-            return may_recompute(delta_plan(model, project.get, _columns(cur, MODEL_SCHEMA, model.name) or {}))
+            return may_recompute(delta_plan(model, project.get, table_columns(cur, MODEL_SCHEMA, model.name) or {}))
 
         wanted = project_indexes(project, recomputes)
         for index in wanted:
@@ -512,7 +322,7 @@ class PostgresModelEngine:
         else:
             records = self._refresh_concurrently(project, chosen, full, scope)
         with self._connect() as conn:
-            _prune(conn, project, chosen)
+            prune_consumed(conn, project, chosen)
         return records
 
     def _refresh_logged(
@@ -608,7 +418,7 @@ class PostgresModelEngine:
         scope: tuple[str, ...] | None,
         started: float,
     ) -> RefreshRecord:
-        with _snapshot_at_high_water(conn) as (cur, high):
+        with snapshot_at_high_water(conn) as (cur, high):
             cur.execute("SELECT needs_full FROM models.model_state WHERE model = %s", (model.name,))
             state = cur.fetchone()
             if state is None:
@@ -619,7 +429,7 @@ class PostgresModelEngine:
             if rebuild_reason is None and any(b is None for b in bases.values()):
                 rebuild_reason = "it has an input without a watermark"
             if rebuild_reason is None:
-                truncated = _truncated_inputs(cur, model, bases, high)
+                truncated = truncated_inputs(cur, model, bases, high)
                 if truncated:
                     rebuild_reason = f"input {', '.join(truncated)} was truncated"
             blockers = incremental_blockers(model.query)
@@ -714,13 +524,13 @@ class PostgresModelEngine:
         # cost of a random page the planner prefers reading a whole large input instead, several times slower.
         cur.execute("SET LOCAL random_page_cost = 1.1")
         cur.execute("SET LOCAL work_mem = '64MB'")
-        types = _columns(cur, MODEL_SCHEMA, model.name) or {}
+        types = table_columns(cur, MODEL_SCHEMA, model.name) or {}
         plan = delta_plan(model, project.get, types)
         deltas: dict[str, str] = {}
         for number, input_name in enumerate(model.inputs):
             # A delta needs only the columns the model reads, with their sign; a recomputation needs whole rows.
             columns = list(dict.fromkeys(["tenant_id", *read_columns(model, input_name)])) if plan else None
-            if _extract(cur, model, input_name, f"_delta_{number}", bases[input_name], high, scope, columns):
+            if extract_changes(cur, model, input_name, f"_delta_{number}", bases[input_name], high, scope, columns):
                 deltas[input_name] = f"_delta_{number}"
         if not deltas:
             changed = 0
@@ -732,7 +542,7 @@ class PostgresModelEngine:
             changed = self._recompute(cur, model, keys)
         else:
             changed = self._apply_deltas(cur, plan, deltas, scope, types)
-        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_identifier(contributions_table(model))))
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(qualified(contributions_table(model))))
         cur.execute("UPDATE models.model_state SET refreshed_at = now() WHERE model = %s", (model.name,))
         return changed
 
@@ -751,13 +561,13 @@ class PostgresModelEngine:
         contributions = contributions_table(model)
         cur.execute(
             sql.SQL("CREATE UNLOGGED TABLE {} AS {}").format(
-                _identifier(contributions), sql.SQL(contributions_query(plan, deltas))
+                qualified(contributions), sql.SQL(contributions_query(plan, deltas))
             )
         )
         if scope is not None:
             cur.execute(
                 sql.SQL("DELETE FROM {} WHERE tenant_id NOT IN (SELECT tenant_id FROM _scope)").format(
-                    _identifier(contributions)
+                    qualified(contributions)
                 )
             )
         # Not analysed: whatever its size, the plan probes the summary table's primary key for each group.
@@ -850,88 +660,6 @@ class PostgresModelEngine:
         ]
 
 
-@contextlib.contextmanager
-def _snapshot_at_high_water(conn: Connection) -> Iterator[tuple[psycopg.Cursor[tuple[Any, ...]], int]]:
-    """Open a REPEATABLE READ transaction whose snapshot holds exactly the changes up to the high-water mark.
-
-    The capture lock is taken exclusively before the transaction: it waits for capturing transactions in flight
-    to end and keeps new ones from logging, so the snapshot, taken by the first query, sees every change at or
-    below the sequence value it reads and none above. Every read of the refresh (change images, inputs' current
-    rows, the summary table) then describes the same moment, which applying deltas relies on.
-    """
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_CAPTURE_LOCK,))
-    held = True
-    try:
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cur.execute("SET LOCAL TimeZone = 'UTC'")  # day and hour buckets are UTC
-            cur.execute("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM models.change_seq")
-            row = cur.fetchone()
-            cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_CAPTURE_LOCK,))
-            held = False
-            yield cur, int(row[0]) if row is not None else 0
-    finally:
-        if held:
-            with contextlib.suppress(psycopg.Error), conn.transaction():
-                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_CAPTURE_LOCK,))
-
-
-def _extract(
-    cur: psycopg.Cursor[tuple[Any, ...]],
-    model: Model,
-    input_name: str,
-    delta: str,
-    base: int | None,
-    high: int,
-    scope: tuple[str, ...] | None,
-    columns: Sequence[str] | None,
-) -> bool:
-    """Copy the input's change images the model has not consumed into temp table ``delta``; False if none.
-
-    ``columns`` lists the columns to extract, followed by the sign; None extracts whole rows (the input's columns
-    in order) without their sign.
-    """
-    selected: sql.Composable
-    if columns is None:
-        table = input_table(input_name)
-        found = _columns(cur, table.db, table.name) or {}
-        selected = sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in found)
-    else:
-        selected = sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in [*columns, SIGN])
-    scope_filter = sql.SQL("AND c.tenant_id IN (SELECT tenant_id FROM _scope)" if scope is not None else "")
-    # Tenants refreshed on their own since the all-tenant watermark have consumed more: a per-row lookup in a
-    # small map (no join, whose plan a change table's ever-stale statistics would make a nested loop).
-    cur.execute(
-        "SELECT jsonb_object_agg(tenant_id, last_seq) FROM models.watermarks "
-        "WHERE model = %s AND input = %s AND tenant_id <> %s",
-        (model.name, input_name, ALL_TENANTS),
-    )
-    row = cur.fetchone()
-    marks = row[0] if row is not None else None
-    tenant_filter = sql.SQL(
-        "AND c.{seq} > COALESCE((%(marks)s::jsonb ->> c.tenant_id)::bigint, 0)" if marks else ""
-    ).format(seq=sql.Identifier(SEQ))
-    cur.execute(
-        sql.SQL(
-            "CREATE TEMP TABLE {delta} ON COMMIT DROP AS SELECT {selected} FROM {changes} AS c "
-            "WHERE c.{seq} > %(base)s AND c.{seq} <= %(high)s {tenant_filter} {scope_filter}"
-        ).format(
-            delta=sql.Identifier(delta),
-            selected=selected,
-            changes=_identifier(change_table(input_name)),
-            seq=sql.Identifier(SEQ),
-            tenant_filter=tenant_filter,
-            scope_filter=scope_filter,
-        ),
-        {"base": base, "high": high, "marks": Jsonb(marks) if marks else None},
-    )
-    if cur.rowcount > 0:
-        return True
-    cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(delta)))
-    return False
-
-
 def _upsert(cur: psycopg.Cursor[tuple[Any, ...]], model: Model, rows: sql.Composable) -> int:
     """Insert ``rows`` (the model's columns in order), updating stored groups that differ; return rows written."""
     values = [c for c in model.columns if c not in model.grain]
@@ -966,21 +694,6 @@ def _bases(cur: psycopg.Cursor[tuple[Any, ...]], model: Model) -> dict[str, int 
     return {name: found.get(name) for name in model.inputs}
 
 
-def _truncated_inputs(
-    cur: psycopg.Cursor[tuple[Any, ...]], model: Model, bases: dict[str, int | None], high: int
-) -> list[str]:
-    truncated = []
-    for name, base in bases.items():
-        cur.execute(
-            "SELECT EXISTS (SELECT 1 FROM models.truncations WHERE input = %s AND seq > %s AND seq <= %s)",
-            (name, base or 0, high),
-        )
-        row = cur.fetchone()
-        if row is not None and row[0]:
-            truncated.append(name)
-    return truncated
-
-
 def _scope_table(cur: psycopg.Cursor[tuple[Any, ...]], scope: tuple[str, ...]) -> None:
     cur.execute("CREATE TEMP TABLE IF NOT EXISTS _scope (tenant_id text PRIMARY KEY) ON COMMIT DROP")
     cur.execute("INSERT INTO _scope SELECT DISTINCT unnest(%s::text[]) ON CONFLICT DO NOTHING", (list(scope),))
@@ -996,33 +709,6 @@ def _advance(cur: psycopg.Cursor[tuple[Any, ...]], model: Model, high: int, scop
             "ON CONFLICT (model, input, tenant_id) DO UPDATE SET last_seq = EXCLUDED.last_seq",
             [(model.name, input_name, tenant, high) for tenant in tenants],
         )
-
-
-def _prune(conn: Connection, project: ModelProject, models: Iterable[Model]) -> None:
-    """Delete the change images of the models' inputs that every reader of the input has consumed for all tenants.
-
-    Run after the refreshes have committed, so that siblings refreshed side by side see each other's watermarks.
-    Another refresh may prune the same rows concurrently: that conflict only postpones the cleanup, so it is not
-    allowed to fail the refresh.
-    """
-    for input_name in dict.fromkeys(i for m in models for i in m.inputs):
-        readers = [m.name for m in project.models if input_name in m.inputs]
-        with contextlib.suppress(psycopg.errors.SerializationFailure), conn.transaction(), conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*), min(last_seq) FROM models.watermarks WHERE input = %s AND tenant_id = %s "
-                "AND model = ANY(%s)",
-                (input_name, ALL_TENANTS, readers),
-            )
-            row = cur.fetchone()
-            if row is None or row[0] != len(readers):
-                continue
-            cur.execute(
-                sql.SQL("DELETE FROM {} WHERE {} <= %s").format(
-                    _identifier(change_table(input_name)), sql.Identifier(SEQ)
-                ),
-                (row[1],),
-            )
-            cur.execute("DELETE FROM models.truncations WHERE input = %s AND seq <= %s", (input_name, row[1]))
 
 
 # ------------------------------------------------------------------------------------------- query rewriting
@@ -1116,7 +802,7 @@ class ParentIndex:
     def name(self) -> str:
         """The index name: the engine's prefix ``<parent>__`` (see ``_ensure_indexes``), columns, predicate."""
         suffix = f"__where_{'_'.join(self.not_null)}" if self.not_null else ""
-        return _bounded(f"{self.parent}__{'_'.join(self.columns)}{suffix}")
+        return bounded_name(f"{self.parent}__{'_'.join(self.columns)}{suffix}")
 
     def covers(self, other: ParentIndex) -> bool:
         """Whether this index serves every lookup ``other`` would: same table and predicate, ``other`` a prefix."""

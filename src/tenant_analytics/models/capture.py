@@ -1,0 +1,358 @@
+"""Change capture of the PostgreSQL engine: one change table per input, filled by statement-level triggers.
+
+Every source table a model reads, and every summary table another model reads, gets ``models."changes:<input>"``
+(``__seq``, ``__sign``, the input's columns) and a trigger function ``models."capture:<input>"()`` appending the old
+(-1) and new (+1) images of the rows each statement changed, all under one value of ``models.change_seq``.
+TRUNCATE of a source appends a marker to ``models.truncations``. The capture function holds a shared advisory lock
+until its transaction ends; a refresh reads the sequence's last value under that lock taken exclusively, so every
+change at or below the value it reads is committed and visible to its snapshot, and none above it is
+(:func:`snapshot_at_high_water`). Images every reader has consumed are deleted after the refreshes commit
+(:func:`prune_consumed`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from sqlglot import exp
+
+from tenant_analytics.errors import InvalidInput
+from tenant_analytics.models.delta import SIGN
+from tenant_analytics.models.project import MODEL_SCHEMA, Model, ModelProject, input_table
+from tenant_analytics.models.sources import SOURCES
+from tenant_analytics.stores.roles import ETL_ROLE
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+ALL_TENANTS = ""  # watermark row that applies to every tenant
+SEQ = "__seq"  # change-table column: the capturing statement's value of models.change_seq
+_CAPTURE_LOCK = "tenant_analytics.models.capture"
+
+CAPTURE_CATALOG = f"""
+-- one value per capturing statement: the images a statement logs share it, and its last value under the
+-- exclusive capture lock is the high-water mark of committed changes
+CREATE SEQUENCE IF NOT EXISTS {MODEL_SCHEMA}.change_seq;
+ALTER SEQUENCE {MODEL_SCHEMA}.change_seq OWNER TO {ETL_ROLE};
+CREATE TABLE IF NOT EXISTS {MODEL_SCHEMA}.truncations (
+    seq   bigint PRIMARY KEY,
+    input text   NOT NULL
+);
+ALTER TABLE {MODEL_SCHEMA}.truncations OWNER TO {ETL_ROLE};
+"""
+
+_TRIGGERS = (
+    ("models_capture_insert", "INSERT", "REFERENCING NEW TABLE AS new_rows"),
+    ("models_capture_update", "UPDATE", "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+    ("models_capture_delete", "DELETE", "REFERENCING OLD TABLE AS old_rows"),
+    ("models_capture_truncate", "TRUNCATE", ""),
+)
+
+
+def bounded_name(name: str) -> str:
+    """``name`` as a PostgreSQL identifier (at most 63 bytes): long names keep a prefix and gain a digest."""
+    if len(name.encode()) <= 63:
+        return name
+    return f"{name[:50]}~{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+
+
+def change_table(input_name: str) -> exp.Table:
+    """The table that logs ``input_name``'s changed rows: ``__seq``, ``__sign`` (+1 new, -1 old), the input's
+    columns."""
+    return exp.table_(bounded_name(f"changes:{input_name}"), db=MODEL_SCHEMA)
+
+
+def qualified(table: exp.Table) -> sql.Identifier:
+    """``schema.table`` of a sqlglot table as a psycopg identifier."""
+    return sql.Identifier(table.db, table.name)
+
+
+def table_columns(cur: psycopg.Cursor[tuple[Any, ...]], schema: str, table: str) -> dict[str, str] | None:
+    """Column -> type (as format_type spells it) of ``schema.table``, in column order; None when it is missing."""
+    cur.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_class AS c "
+        "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+        "LEFT JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+        "WHERE n.nspname = %s AND c.relname = %s ORDER BY a.attnum",
+        (schema, table),
+    )
+    rows = cur.fetchall()
+    if not rows:
+        return None
+    return {str(r[0]): str(r[1]) for r in rows if r[0] is not None}
+
+
+def _change_table_policies(table: sql.Composable) -> list[sql.Composed]:
+    # Readable only by roles that bypass row-level security (the refresh); the capture function appends under any
+    # tenant setting. Nothing is granted to the query role.
+    return [
+        sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table),
+        sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(table),
+        sql.SQL("DROP POLICY IF EXISTS capture ON {}").format(table),
+        sql.SQL("CREATE POLICY capture ON {} FOR INSERT WITH CHECK (true)").format(table),
+    ]
+
+
+def _capture_function(
+    input_name: str, function: sql.Identifier, changes: sql.Identifier, columns: list[str]
+) -> sql.Composed:
+    """The statement-level trigger function appending a statement's old and new row images to ``changes``."""
+    listed = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+
+    def images(alias: str) -> sql.Composed:
+        return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)) for c in columns)
+
+    body = sql.SQL(
+        """
+DECLARE
+    statement_seq bigint;
+BEGIN
+    -- held until commit: a refresh reads the high-water mark only when no capturing transaction is in flight
+    PERFORM pg_advisory_xact_lock_shared(hashtext({lock}));
+    statement_seq := nextval('{schema}.change_seq');
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO {schema}.truncations (seq, input) VALUES (statement_seq, {input});
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO {changes} ({seq}, {sign}, {listed}) SELECT statement_seq, -1, {old} FROM old_rows AS o;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        INSERT INTO {changes} ({seq}, {sign}, {listed}) SELECT statement_seq, 1, {new} FROM new_rows AS n;
+    END IF;
+    RETURN NULL;
+END
+"""
+    ).format(
+        lock=sql.Literal(_CAPTURE_LOCK),
+        schema=sql.SQL(MODEL_SCHEMA),
+        input=sql.Literal(input_name),
+        changes=changes,
+        seq=sql.Identifier(SEQ),
+        sign=sql.Identifier(SIGN),
+        listed=listed,
+        old=images("o"),
+        new=images("n"),
+    )
+    return sql.Composed(
+        [
+            sql.SQL(
+                "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+                "SET search_path = pg_catalog, pg_temp AS $capture$"
+            ).format(function=function),
+            body,
+            sql.SQL("$capture$"),
+        ]
+    )
+
+
+def retire_change_log(cur: psycopg.Cursor[tuple[Any, ...]]) -> None:
+    """Drop the single jsonb change log of earlier versions; its pending images are replaced by full refreshes."""
+    cur.execute("SELECT to_regclass('models.change_log') IS NOT NULL")
+    row = cur.fetchone()
+    if row is None or not row[0]:
+        return
+    cur.execute("DROP FUNCTION IF EXISTS models.capture_changes() CASCADE")  # and the triggers that call it
+    cur.execute("DROP TABLE models.change_log")
+    cur.execute(
+        "UPDATE models.model_state SET needs_full = 'change capture was upgraded to change tables' "
+        "WHERE needs_full IS NULL"
+    )
+
+
+@contextlib.contextmanager
+def snapshot_at_high_water(conn: Connection) -> Iterator[tuple[psycopg.Cursor[tuple[Any, ...]], int]]:
+    """Open a REPEATABLE READ transaction whose snapshot holds exactly the changes up to the high-water mark.
+
+    The capture lock is taken exclusively before the transaction: it waits for capturing transactions in flight
+    to end and keeps new ones from logging, so the snapshot, taken by the first query, sees every change at or
+    below the sequence value it reads and none above. Every read of the refresh (change images, inputs' current
+    rows, the summary table) then describes the same moment, which applying deltas relies on.
+    """
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_CAPTURE_LOCK,))
+    held = True
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("SET LOCAL TimeZone = 'UTC'")  # day and hour buckets are UTC
+            cur.execute("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM models.change_seq")
+            row = cur.fetchone()
+            cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_CAPTURE_LOCK,))
+            held = False
+            yield cur, int(row[0]) if row is not None else 0
+    finally:
+        if held:
+            with contextlib.suppress(psycopg.Error), conn.transaction():
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_CAPTURE_LOCK,))
+
+
+def extract_changes(
+    cur: psycopg.Cursor[tuple[Any, ...]],
+    model: Model,
+    input_name: str,
+    delta: str,
+    base: int | None,
+    high: int,
+    scope: tuple[str, ...] | None,
+    columns: Sequence[str] | None,
+) -> bool:
+    """Copy the input's change images the model has not consumed into temp table ``delta``; False if none.
+
+    ``columns`` lists the columns to extract, followed by the sign; None extracts whole rows (the input's columns
+    in order) without their sign.
+    """
+    selected: sql.Composable
+    if columns is None:
+        table = input_table(input_name)
+        found = table_columns(cur, table.db, table.name) or {}
+        selected = sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in found)
+    else:
+        selected = sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in [*columns, SIGN])
+    scope_filter = sql.SQL("AND c.tenant_id IN (SELECT tenant_id FROM _scope)" if scope is not None else "")
+    # Tenants refreshed on their own since the all-tenant watermark have consumed more: a per-row lookup in a
+    # small map (no join, whose plan a change table's ever-stale statistics would make a nested loop).
+    cur.execute(
+        "SELECT jsonb_object_agg(tenant_id, last_seq) FROM models.watermarks "
+        "WHERE model = %s AND input = %s AND tenant_id <> %s",
+        (model.name, input_name, ALL_TENANTS),
+    )
+    row = cur.fetchone()
+    marks = row[0] if row is not None else None
+    tenant_filter = sql.SQL(
+        "AND c.{seq} > COALESCE((%(marks)s::jsonb ->> c.tenant_id)::bigint, 0)" if marks else ""
+    ).format(seq=sql.Identifier(SEQ))
+    cur.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE {delta} ON COMMIT DROP AS SELECT {selected} FROM {changes} AS c "
+            "WHERE c.{seq} > %(base)s AND c.{seq} <= %(high)s {tenant_filter} {scope_filter}"
+        ).format(
+            delta=sql.Identifier(delta),
+            selected=selected,
+            changes=qualified(change_table(input_name)),
+            seq=sql.Identifier(SEQ),
+            tenant_filter=tenant_filter,
+            scope_filter=scope_filter,
+        ),
+        {"base": base, "high": high, "marks": Jsonb(marks) if marks else None},
+    )
+    if cur.rowcount > 0:
+        return True
+    cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(delta)))
+    return False
+
+
+def truncated_inputs(
+    cur: psycopg.Cursor[tuple[Any, ...]], model: Model, bases: dict[str, int | None], high: int
+) -> list[str]:
+    """The inputs (of ``bases``: input -> the model's watermark) truncated after the watermark, up to ``high``."""
+    truncated = []
+    for name, base in bases.items():
+        cur.execute(
+            "SELECT EXISTS (SELECT 1 FROM models.truncations WHERE input = %s AND seq > %s AND seq <= %s)",
+            (name, base or 0, high),
+        )
+        row = cur.fetchone()
+        if row is not None and row[0]:
+            truncated.append(name)
+    return truncated
+
+
+def prune_consumed(conn: Connection, project: ModelProject, models: Iterable[Model]) -> None:
+    """Delete the change images of the models' inputs that every reader of the input has consumed for all tenants.
+
+    Run after the refreshes have committed, so that siblings refreshed side by side see each other's watermarks.
+    Another refresh may prune the same rows concurrently: that conflict only postpones the cleanup, so it is not
+    allowed to fail the refresh.
+    """
+    for input_name in dict.fromkeys(i for m in models for i in m.inputs):
+        readers = [m.name for m in project.models if input_name in m.inputs]
+        with contextlib.suppress(psycopg.errors.SerializationFailure), conn.transaction(), conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*), min(last_seq) FROM models.watermarks WHERE input = %s AND tenant_id = %s "
+                "AND model = ANY(%s)",
+                (input_name, ALL_TENANTS, readers),
+            )
+            row = cur.fetchone()
+            if row is None or row[0] != len(readers):
+                continue
+            cur.execute(
+                sql.SQL("DELETE FROM {} WHERE {} <= %s").format(
+                    qualified(change_table(input_name)), sql.Identifier(SEQ)
+                ),
+                (row[1],),
+            )
+            cur.execute("DELETE FROM models.truncations WHERE input = %s AND seq <= %s", (input_name, row[1]))
+
+
+def ensure_capture(cur: psycopg.Cursor[tuple[Any, ...]], input_name: str) -> bool:
+    """Create or update the input's change table, its capture function and triggers.
+
+    Returns True when an existing change table had to be rebuilt (a column changed type or vanished), which
+    drops the images not consumed yet: the input's readers then need a full refresh.
+    """
+    table = input_table(input_name)
+    columns = table_columns(cur, table.db, table.name)
+    if columns is None:
+        raise InvalidInput(f"input table {table.db}.{table.name} does not exist; create the store schema first")
+    changes = change_table(input_name)
+    logged = table_columns(cur, MODEL_SCHEMA, changes.name)
+    rebuilt = False
+    if logged is not None and any(columns.get(c) != t for c, t in logged.items() if c not in (SEQ, SIGN)):
+        cur.execute(sql.SQL("DROP TABLE {}").format(qualified(changes)))
+        logged, rebuilt = None, True
+    if logged is None:
+        cur.execute(
+            sql.SQL("CREATE TABLE {changes} ({seq} bigint NOT NULL, {sign} smallint NOT NULL, {columns})").format(
+                changes=qualified(changes),
+                seq=sql.Identifier(SEQ),
+                sign=sql.Identifier(SIGN),
+                columns=sql.SQL(", ").join(
+                    # types as format_type() spells them, read from the catalog
+                    sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
+                    for c, t in columns.items()
+                ),
+            )
+        )
+        # BRIN: __seq grows with the insertion order, so a few bytes per range of pages find an unconsumed
+        # tail at almost no cost to the capture (the table itself holds little beyond that tail once pruned).
+        cur.execute(
+            sql.SQL("CREATE INDEX {} ON {} USING brin ({})").format(
+                sql.Identifier(bounded_name(f"{changes.name}:seq")), qualified(changes), sql.Identifier(SEQ)
+            )
+        )
+        cur.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(qualified(changes), sql.Identifier(ETL_ROLE)))
+        for statement in _change_table_policies(qualified(changes)):
+            cur.execute(statement)
+    else:
+        for column, kind in columns.items():
+            if column not in logged:
+                cur.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                        qualified(changes), sql.Identifier(column), sql.SQL(kind)
+                    )
+                )
+    function = sql.Identifier(MODEL_SCHEMA, bounded_name(f"capture:{input_name}"))
+    cur.execute(_capture_function(input_name, function, qualified(changes), list(columns)))
+    cur.execute(sql.SQL("ALTER FUNCTION {}() OWNER TO {}").format(function, sql.Identifier(ETL_ROLE)))
+    for name, event, referencing in _TRIGGERS:
+        if event == "TRUNCATE" and input_name not in SOURCES:
+            continue  # a summary table is truncated only by a full refresh, which marks its children itself
+        cur.execute(
+            sql.SQL(
+                "CREATE OR REPLACE TRIGGER {name} AFTER {event} ON {table} {referencing} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+            ).format(
+                name=sql.Identifier(name),
+                event=sql.SQL(event),
+                table=qualified(input_table(input_name)),
+                referencing=sql.SQL(referencing),
+                function=function,
+            )
+        )
+    return rebuilt
