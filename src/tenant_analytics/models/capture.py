@@ -267,11 +267,13 @@ def prune_consumed(conn: Connection, project: ModelProject, models: Iterable[Mod
     """Delete the change images of the models' inputs that every reader of the input has consumed for all tenants.
 
     Run after the refreshes have committed, so that siblings refreshed side by side see each other's watermarks.
-    Another refresh may prune the same rows concurrently: that conflict only postpones the cleanup, so it is not
-    allowed to fail the refresh.
+    When every image is consumed and nobody else is using the change table, it is truncated (no dead rows left for
+    vacuum); otherwise the consumed images are deleted. Another refresh may prune the same rows concurrently: that
+    conflict only postpones the cleanup, so it is not allowed to fail the refresh.
     """
     for input_name in dict.fromkeys(i for m in models for i in m.inputs):
         readers = [m.name for m in project.models if input_name in m.inputs]
+        changes = qualified(change_table(input_name))
         with contextlib.suppress(psycopg.errors.SerializationFailure), conn.transaction(), conn.cursor() as cur:
             cur.execute(
                 "SELECT count(*), min(last_seq) FROM models.watermarks WHERE input = %s AND tenant_id = %s "
@@ -281,13 +283,35 @@ def prune_consumed(conn: Connection, project: ModelProject, models: Iterable[Mod
             row = cur.fetchone()
             if row is None or row[0] != len(readers):
                 continue
+            consumed = int(row[1])
+            if not _truncate_if_consumed(conn, cur, changes, consumed):
+                cur.execute(sql.SQL("DELETE FROM {} WHERE {} <= %s").format(changes, sql.Identifier(SEQ)), (consumed,))
+            cur.execute("DELETE FROM models.truncations WHERE input = %s AND seq <= %s", (input_name, consumed))
+
+
+class _StillPending(Exception):
+    """Rolls the truncation's savepoint back (and releases its lock): the change table holds unconsumed images."""
+
+
+def _truncate_if_consumed(
+    conn: Connection, cur: psycopg.Cursor[tuple[Any, ...]], changes: sql.Identifier, consumed: int
+) -> bool:
+    # TRUNCATE is safe only with the table to ourselves (no capture writing, no refresh reading: NOWAIT, else
+    # delete instead) and nothing in it beyond what every reader consumed, which the lock keeps true until commit.
+    try:
+        with conn.transaction():
+            cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(changes))
             cur.execute(
-                sql.SQL("DELETE FROM {} WHERE {} <= %s").format(
-                    qualified(change_table(input_name)), sql.Identifier(SEQ)
-                ),
-                (row[1],),
+                sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} > %s)").format(changes, sql.Identifier(SEQ)),
+                (consumed,),
             )
-            cur.execute("DELETE FROM models.truncations WHERE input = %s AND seq <= %s", (input_name, row[1]))
+            pending = cur.fetchone()
+            if pending is None or pending[0]:
+                raise _StillPending
+            cur.execute(sql.SQL("TRUNCATE {}").format(changes))
+    except (_StillPending, psycopg.errors.LockNotAvailable):
+        return False
+    return True
 
 
 def ensure_capture(cur: psycopg.Cursor[tuple[Any, ...]], input_name: str) -> bool:

@@ -529,3 +529,33 @@ def test_change_images_every_reader_consumed_are_deleted_after_the_refresh(engin
         engine.refresh(PROJECT, models=["message_status"])
         pending = conn.execute('SELECT count(*) FROM models."changes:message_status"').fetchone()
         assert pending == (2,)  # the message's old and new images
+
+
+def test_a_fully_consumed_change_table_is_truncated_unless_another_session_uses_it(engine_db: str) -> None:
+    engine = PostgresModelEngine(engine_db)
+    changes = 'models."changes:messaging.events"'
+    filenode = f"SELECT pg_relation_filenode('{changes}')"
+    with connect(engine_db) as conn, connect(engine_db) as other:
+        seed(conn)
+        engine.refresh(PROJECT)
+        conn.execute(*upsert_event("acme", 2, "delivered", 7, 0, 0, "", None))
+        before = conn.execute(filenode).fetchone()
+
+        # When every reader consumes the images and nobody else uses the table
+        engine.refresh(PROJECT)
+
+        # Then the table was truncated: a new, empty file (no dead rows for vacuum)
+        assert conn.execute(f"SELECT count(*) FROM {changes}").fetchone() == (0,)
+        assert conn.execute(filenode).fetchone() != before
+
+        # When another session holds the table (a long read) while the next change is consumed
+        conn.execute(*upsert_event("acme", 1, "read", 9, 0, 0, "", None))
+        kept = conn.execute(filenode).fetchone()
+        with other.transaction():
+            other.execute(f"SELECT count(*) FROM {changes}")
+            engine.refresh(PROJECT)
+
+        # Then the consumed images were deleted instead, without waiting for it
+        assert conn.execute(f"SELECT count(*) FROM {changes}").fetchone() == (0,)
+        assert conn.execute(filenode).fetchone() == kept
+        assert_all_equal_full(conn)
