@@ -33,6 +33,7 @@ Connection = psycopg.Connection[tuple[Any, ...]]
 ALL_TENANTS = ""  # watermark row that applies to every tenant
 SEQ = "__seq"  # change-table column: the capturing statement's value of models.change_seq
 _CAPTURE_LOCK = "tenant_analytics.models.capture"
+_TRUNCATE_FROM_BYTES = 1 << 20  # a change table this large is truncated rather than deleted from, when it can be
 
 CAPTURE_CATALOG = f"""
 -- one value per capturing statement: the images a statement logs share it, and its last value under the
@@ -298,6 +299,11 @@ def _truncate_if_consumed(
 ) -> bool:
     # TRUNCATE is safe only with the table to ourselves (no capture writing, no refresh reading: NOWAIT, else
     # delete instead) and nothing in it beyond what every reader consumed, which the lock keeps true until commit.
+    # It replaces the table's file, which costs more than deleting a few rows: only worth it for a large table.
+    cur.execute("SELECT pg_relation_size(%s::regclass)", (changes.as_string(cur),))
+    size = cur.fetchone()
+    if size is None or size[0] < _TRUNCATE_FROM_BYTES:
+        return False
     try:
         with conn.transaction():
             cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(changes))

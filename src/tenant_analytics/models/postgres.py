@@ -23,6 +23,7 @@ security: the local superuser, or on Aurora a refresh role with BYPASSRLS); the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import queue
@@ -269,7 +270,8 @@ class PostgresModelEngine:
         # Indexes on parent summary tables that the children's lookups probe; those the engine made earlier and
         # no child needs any more are dropped, since every index slows the parent's own refresh.
         def recomputes(model: Model) -> bool:
-            return may_recompute(delta_plan(model, project.get, table_columns(cur, MODEL_SCHEMA, model.name) or {}))
+            types = table_columns(cur, MODEL_SCHEMA, model.name) or {}
+            return may_recompute(_plan(project, model, tuple(types.items())))
 
         wanted = project_indexes(project, recomputes)
         for index in wanted:
@@ -432,7 +434,7 @@ class PostgresModelEngine:
                 truncated = truncated_inputs(cur, model, bases, high)
                 if truncated:
                     rebuild_reason = f"input {', '.join(truncated)} was truncated"
-            blockers = incremental_blockers(model.query)
+            blockers = _blockers(model)
             if rebuild_reason is not None:
                 warning = None if full else rebuild_reason  # a full refresh was asked for: nothing to warn about
                 rows = self._full_all(cur, project, model)
@@ -525,11 +527,11 @@ class PostgresModelEngine:
         cur.execute("SET LOCAL random_page_cost = 1.1")
         cur.execute("SET LOCAL work_mem = '64MB'")
         types = table_columns(cur, MODEL_SCHEMA, model.name) or {}
-        plan = delta_plan(model, project.get, types)
+        plan = _plan(project, model, tuple(types.items()))
         deltas: dict[str, str] = {}
         for number, input_name in enumerate(model.inputs):
             # A delta needs only the columns the model reads, with their sign; a recomputation needs whole rows.
-            columns = list(dict.fromkeys(["tenant_id", *read_columns(model, input_name)])) if plan else None
+            columns = list(_read_columns(model, input_name)) if plan else None
             if extract_changes(cur, model, input_name, f"_delta_{number}", bases[input_name], high, scope, columns):
                 deltas[input_name] = f"_delta_{number}"
         if not deltas:
@@ -541,41 +543,25 @@ class PostgresModelEngine:
             )
             changed = self._recompute(cur, model, keys)
         else:
-            changed = self._apply_deltas(cur, plan, deltas, scope, types)
+            compiled = _delta_sql(project, model, tuple(types.items()), tuple(deltas.items()))
+            changed = self._apply_deltas(cur, compiled, scoped=scope is not None)
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(qualified(contributions_table(model))))
         cur.execute("UPDATE models.model_state SET refreshed_at = now() WHERE model = %s", (model.name,))
         return changed
 
-    def _apply_deltas(
-        self,
-        cur: psycopg.Cursor[tuple[Any, ...]],
-        plan: DeltaPlan,
-        deltas: dict[str, str],
-        scope: tuple[str, ...] | None,
-        types: dict[str, str],
-    ) -> int:
-        model = plan.model
+    def _apply_deltas(self, cur: psycopg.Cursor[tuple[Any, ...]], compiled: _DeltaSql, scoped: bool) -> int:
+        model = compiled.model
         table = _summary(model)
         # A regular (unlogged) table, not a temporary one, so that the plan below may probe the summary table from
         # parallel workers; it lives only inside this transaction (dropped before commit, gone on rollback).
-        contributions = contributions_table(model)
-        cur.execute(
-            sql.SQL("CREATE UNLOGGED TABLE {} AS {}").format(
-                qualified(contributions), sql.SQL(contributions_query(plan, deltas))
-            )
-        )
-        if scope is not None:
+        contributions = qualified(contributions_table(model))
+        cur.execute(sql.SQL("CREATE UNLOGGED TABLE {} AS {}").format(contributions, sql.SQL(compiled.contributions)))
+        if scoped:
             cur.execute(
-                sql.SQL("DELETE FROM {} WHERE tenant_id NOT IN (SELECT tenant_id FROM _scope)").format(
-                    qualified(contributions)
-                )
+                sql.SQL("DELETE FROM {} WHERE tenant_id NOT IN (SELECT tenant_id FROM _scope)").format(contributions)
             )
         # Not analysed: whatever its size, the plan probes the summary table's primary key for each group.
-        cur.execute(
-            sql.SQL("CREATE TEMP TABLE _planned ON COMMIT DROP AS {}").format(
-                sql.SQL(plan_query(plan, contributions.sql("postgres"), summary_table(model), types))
-            )
-        )
+        cur.execute(sql.SQL("CREATE TEMP TABLE _planned ON COMMIT DROP AS {}").format(sql.SQL(compiled.plan)))
         changed = 0
         # Stored groups are found by the ctid the plan read (this model's refreshes are serialised by its lock,
         # and the snapshot would reject a row changed since), new ones are plainly inserted.
@@ -585,7 +571,7 @@ class PostgresModelEngine:
             )
         )
         changed += cur.rowcount
-        upserted = sql.SQL(upsert_source(plan, "_planned"))  # the new values, derived columns included
+        upserted = sql.SQL(compiled.upserted)  # the new values, derived columns included
         values = [c for c in model.columns if c not in model.grain]
         if values:
             cur.execute(
@@ -709,6 +695,52 @@ def _advance(cur: psycopg.Cursor[tuple[Any, ...]], model: Model, high: int, scop
             "ON CONFLICT (model, input, tenant_id) DO UPDATE SET last_seq = EXCLUDED.last_seq",
             [(model.name, input_name, tenant, high) for tenant in tenants],
         )
+
+
+# ---------------------------------------------------------------------------------------- compiled statements
+# A refresh of a few changed rows is dominated by building its SQL with sqlglot; the statements depend only on the
+# project, the model, its summary table's column types and which inputs changed, so they are built once per
+# process and kept (models are immutable values).
+
+
+@dataclass(frozen=True)
+class _DeltaSql:
+    """The statements of one delta refresh: per-group contributions, the plan, the new values of upserted groups."""
+
+    model: Model
+    contributions: str
+    plan: str
+    upserted: str
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(project: ModelProject, model: Model, types: tuple[tuple[str, str], ...]) -> DeltaPlan | None:
+    return delta_plan(model, project.get, dict(types))
+
+
+@functools.lru_cache(maxsize=1024)
+def _delta_sql(
+    project: ModelProject, model: Model, types: tuple[tuple[str, str], ...], deltas: tuple[tuple[str, str], ...]
+) -> _DeltaSql:
+    plan = _plan(project, model, types)
+    if plan is None:
+        raise AssertionError(f"model '{model.name}' is not maintained by deltas")
+    return _DeltaSql(
+        model=model,
+        contributions=contributions_query(plan, dict(deltas)),
+        plan=plan_query(plan, contributions_table(model).sql("postgres"), summary_table(model), dict(types)),
+        upserted=upsert_source(plan, "_planned"),
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_columns(model: Model, input_name: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(["tenant_id", *read_columns(model, input_name)]))
+
+
+@functools.lru_cache(maxsize=256)
+def _blockers(model: Model) -> tuple[str, ...]:
+    return tuple(incremental_blockers(model.query))
 
 
 # ------------------------------------------------------------------------------------------- query rewriting

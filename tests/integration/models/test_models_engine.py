@@ -531,25 +531,35 @@ def test_change_images_every_reader_consumed_are_deleted_after_the_refresh(engin
         assert pending == (2,)  # the message's old and new images
 
 
-def test_a_fully_consumed_change_table_is_truncated_unless_another_session_uses_it(engine_db: str) -> None:
+def test_a_large_fully_consumed_change_table_is_truncated_unless_another_session_uses_it(engine_db: str) -> None:
     engine = PostgresModelEngine(engine_db)
     changes = 'models."changes:messaging.events"'
     filenode = f"SELECT pg_relation_filenode('{changes}')"
+    many_sends = (
+        "INSERT INTO messaging.events SELECT 'acme', 'bulk-' || g || '-' || %s, 'sent', "
+        "timestamptz '2026-01-01 22:00+00' + g * interval '1 second', 1, 10, 'sms', NULL "
+        "FROM generate_series(1, 20000) AS g"
+    )
     with connect(engine_db) as conn, connect(engine_db) as other:
         seed(conn)
         engine.refresh(PROJECT)
+
+        # When a small change is consumed: its images are deleted (the table keeps its file)
         conn.execute(*upsert_event("acme", 2, "delivered", 7, 0, 0, "", None))
-        before = conn.execute(filenode).fetchone()
-
-        # When every reader consumes the images and nobody else uses the table
+        small = conn.execute(filenode).fetchone()
         engine.refresh(PROJECT)
-
-        # Then the table was truncated: a new, empty file (no dead rows for vacuum)
         assert conn.execute(f"SELECT count(*) FROM {changes}").fetchone() == (0,)
-        assert conn.execute(filenode).fetchone() != before
+        assert conn.execute(filenode).fetchone() == small
 
-        # When another session holds the table (a long read) while the next change is consumed
-        conn.execute(*upsert_event("acme", 1, "read", 9, 0, 0, "", None))
+        # When a large one is consumed and nobody else uses the table: it is truncated (a new, empty file)
+        conn.execute(many_sends, ("a",))
+        large = conn.execute(filenode).fetchone()
+        engine.refresh(PROJECT)
+        assert conn.execute(f"SELECT count(*) FROM {changes}").fetchone() == (0,)
+        assert conn.execute(filenode).fetchone() != large
+
+        # When another session holds the table (a long read) while the next large change is consumed
+        conn.execute(many_sends, ("b",))
         kept = conn.execute(filenode).fetchone()
         with other.transaction():
             other.execute(f"SELECT count(*) FROM {changes}")
