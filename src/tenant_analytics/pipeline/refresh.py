@@ -101,11 +101,23 @@ def refresh_batch(
             on_redshift[tenant.store].append(tenant.tenant_id)
     result = RefreshResult()
     for store_id, tenants in sorted(by_store.items()):
-        done = refresh_store(store_id, open_store, tenants)
-        if not done.store_errors and on_redshift.get(store_id):
-            done.merge(export_operational(store_id, on_redshift[store_id], open_store, export_uri=export_uri))
-        result.merge(done)
+        result.merge(_refresh_and_export(store_id, tenants, on_redshift.get(store_id, []), open_store, export_uri))
     return result
+
+
+def _refresh_and_export(
+    store_id: str,
+    tenant_ids: list[str] | None,
+    on_redshift: list[str],
+    open_store: StoreOpener,
+    export_uri: str | None,
+) -> RefreshResult:
+    """Refresh one store's models (``tenant_ids``' changes, or all with None), then, unless that failed, copy the
+    ``on_redshift`` tenants' top-level metrics to the operational store."""
+    done = refresh_store(store_id, open_store, tenant_ids)
+    if not done.store_errors and on_redshift:
+        done.merge(export_operational(store_id, on_redshift, open_store, export_uri=export_uri))
+    return done
 
 
 # Tenants whose operational copy the schedule keeps current: a suspended tenant is not served, a migrating one's
@@ -125,8 +137,5 @@ def refresh_scheduled(
             on_redshift[tenant.store].append(tenant.tenant_id)
     result = RefreshResult()
     for store_id in store_ids:
-        done = refresh_store(store_id, open_store)
-        if not done.store_errors and on_redshift.get(store_id):
-            done.merge(export_operational(store_id, on_redshift[store_id], open_store, export_uri=export_uri))
-        result.merge(done)
+        result.merge(_refresh_and_export(store_id, None, on_redshift.get(store_id, []), open_store, export_uri))
     return result

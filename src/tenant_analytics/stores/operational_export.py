@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from sqlglot import exp
 
 from tenant_analytics.errors import InvalidInput, StoreUnavailable
+from tenant_analytics.models.capture import table_columns
 from tenant_analytics.stores.messaging import validate_tenant_id
 from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL, tenant_isolation
 
@@ -182,12 +183,7 @@ def source_column_types(source: psycopg.Connection[Any], table: ExportTable) -> 
     Raises :class:`InvalidInput` when the table or one of the columns is missing there.
     """
     with source.transaction(), source.cursor() as cur:
-        cur.execute(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a "
-            "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
-            (table.table,),
-        )
-        found = {str(name): str(kind) for name, kind in cur.fetchall()}
+        found = table_columns(cur, table.schema_name, table.table_name) or {}
     if not found:
         raise InvalidInput(f"source table '{table.table}' does not exist", field="table")
     missing = [column for column in table.columns if column not in found]
