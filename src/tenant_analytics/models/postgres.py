@@ -345,6 +345,7 @@ class PostgresModelEngine:
         failure: BaseException | None = None
         idle: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         opened: list[Connection] = []
+        ready: list[str] = []
 
         def run(model: Model) -> RefreshRecord:
             try:
@@ -358,12 +359,21 @@ class PostgresModelEngine:
                 idle.put(conn)
 
         try:
+            opened.append(self._connect())  # the first worker's, once it has read the durations
+            idle.put(opened[0])
+            priority = critical_paths(chosen, self._last_durations(opened[0], full))
             with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="model-refresh") as pool:
                 running: dict[Future[RefreshRecord], str] = {}
-                while waiting or running:
+                while waiting or ready or running:
                     if failure is None:
                         for name in [n for n, parents in waiting.items() if not parents]:
                             del waiting[name]
+                            ready.append(name)
+                        # The ready model with the longest way to the end of the DAG first, so that the last
+                        # models are not left to run alone while a worker sits idle.
+                        ready.sort(key=lambda n: priority[n])
+                        while ready and len(running) < self._workers:
+                            name = ready.pop()
                             running[pool.submit(run, by_name[name])] = name
                     if not running:
                         break
@@ -383,6 +393,18 @@ class PostgresModelEngine:
         if failure is not None:
             raise failure
         return [done[m.name] for m in chosen]
+
+    def _last_durations(self, conn: Connection, full: bool) -> dict[str, float]:
+        """Each model's duration in its latest refresh of the same mode (among the latest log entries)."""
+        rows = conn.execute(
+            "SELECT model, duration_s FROM (SELECT model, duration_s, mode FROM models.refresh_log "
+            "ORDER BY id DESC LIMIT 1000) AS recent WHERE mode = %s",
+            ("full" if full else "incremental",),
+        ).fetchall()
+        durations: dict[str, float] = {}
+        for model, duration in rows:
+            durations.setdefault(str(model), float(duration))
+        return durations
 
     def _refresh_model(
         self,
@@ -555,7 +577,11 @@ class PostgresModelEngine:
         # A regular (unlogged) table, not a temporary one, so that the plan below may probe the summary table from
         # parallel workers; it lives only inside this transaction (dropped before commit, gone on rollback).
         contributions = qualified(contributions_table(model))
+        # The changed images come from a temporary table without statistics, so the planner guesses few rows and
+        # sorts them by the grain (text comparisons under the collation) where hashing is several times cheaper.
+        cur.execute("SET LOCAL enable_sort = off")
         cur.execute(sql.SQL("CREATE UNLOGGED TABLE {} AS {}").format(contributions, sql.SQL(compiled.contributions)))
+        cur.execute("RESET enable_sort")
         if scoped:
             cur.execute(
                 sql.SQL("DELETE FROM {} WHERE tenant_id NOT IN (SELECT tenant_id FROM _scope)").format(contributions)
@@ -819,6 +845,19 @@ def recompute_query(model: Model, keys_table: str) -> str:
     ]
     query = model.select().join(exp.to_table(keys_table).as_(alias), on=exp.and_(*conditions), join_type="inner")
     return query.sql("postgres", comments=False)
+
+
+def critical_paths(models: Sequence[Model], durations: dict[str, float]) -> dict[str, float]:
+    """Return, per model, the estimated time from its start to the end of the longest chain of its descendants
+    among ``models``: its own duration (from ``durations``, else the mean of the known ones, else 1) plus the
+    longest such time of its children."""
+    known = [durations[m.name] for m in models if m.name in durations]
+    default = sum(known) / len(known) if known else 1.0
+    paths: dict[str, float] = {}
+    for model in reversed(models):  # DAG order reversed: every child before its parents
+        children = [paths[m.name] for m in models if model.name in m.refs]
+        paths[model.name] = durations.get(model.name, default) + max(children, default=0.0)
+    return paths
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from tenant_analytics.models.delta import delta_plan
 from tenant_analytics.models.postgres import (
     ParentIndex,
     affected_keys_query,
+    critical_paths,
     may_recompute,
     parent_indexes,
     project_indexes,
@@ -104,3 +105,34 @@ def test_the_shipped_project_indexes_only_what_its_refreshes_probe() -> None:
         ParentIndex("campaign_channel_hourly", ("tenant_id", "campaign_id", "hour")),
     }
     assert len(indexes) == 3
+
+
+def test_critical_paths_add_the_longest_chain_of_descendants_to_each_models_duration() -> None:
+    # Given the messaging models and the durations of their last refreshes (one model never refreshed)
+    models = [m for m in PROJECT.models if m.domain == "messaging"]
+    durations = {
+        "message_status": 1.5,
+        "campaign_channel_hourly": 0.2,
+        "campaign_daily": 0.05,
+        "tenant_daily": 0.05,
+        "template_category_daily": 0.3,
+    }
+
+    # When the critical paths are computed
+    paths = critical_paths(models, durations)
+
+    # Then a leaf costs its own duration, the unknown one the mean of the known, and a parent adds its longest child
+    mean = sum(durations.values()) / len(durations)
+    assert paths["tenant_daily"] == 0.05
+    assert abs(paths["failure_reasons_daily"] - mean) < 1e-9
+    assert abs(paths["campaign_channel_hourly"] - 0.3) < 1e-9  # 0.2 + campaign_daily 0.05 + tenant_daily 0.05
+    assert abs(paths["message_status"] - (1.5 + max(0.3, mean, 0.3))) < 1e-9
+    # so the hour level, with two levels after it, starts before the template categories it ties with
+    assert paths["campaign_channel_hourly"] >= paths["template_category_daily"]
+
+
+def test_critical_paths_without_history_count_the_models_on_the_longest_chain() -> None:
+    models = [m for m in PROJECT.models if m.domain == "messaging"]
+    paths = critical_paths(models, {})
+    assert paths["message_status"] == 4.0  # message_status, hourly, campaign daily, tenant daily
+    assert paths["template_category_daily"] == 1.0
