@@ -1,8 +1,8 @@
 """Incremental model refresh on PostgreSQL versus a full recomputation and a native materialized view refresh.
 
 Run: ``.venv/bin/python -m benchmarks refresh`` (defaults) or ``.venv/bin/python benchmarks/bench_refresh.py
-[--rows N] [--growth N,N,...] [--change F]``. Uses $DATABASE_URL when set, else an embedded PostgreSQL under
-.local/bench.
+[--rows N] [--growth N,N,...] [--change F] [--repeats N]``. Uses $DATABASE_URL when set, else an embedded
+PostgreSQL under .local/bench.
 
 Data: ``messaging.events`` generated server-side with generate_series (20 tenants, 50 campaigns run one after
 another and 5 templates each; per message a sent event, a delivery receipt for 9 in 10, a read receipt for 4
@@ -10,10 +10,10 @@ in 10, a failure for 1 in
 20; sending times spread over 30 days in message order). The change is what an hourly load brings: the newest
 messages' receipts arrive late (their timestamps are updated) and new messages are sent, half and half.
 
-* Headline, at ``--rows`` events with a change of ``--change`` of them: the messaging models (message status,
-  campaign x channel x hour, campaign x day, tenant x day, failure reasons, template categories) refreshed by
-  the engine incrementally, by the engine in full, and as native PostgreSQL materialized views
-  (``REFRESH MATERIALIZED VIEW`` in dependency order).
+* Headline, at ``--rows`` events with a change of ``--change`` of them (made and refreshed ``--repeats`` times,
+  the median refresh reported): the messaging models (message status, campaign x channel x hour, campaign x day,
+  tenant x day, failure reasons, template categories) refreshed by the engine incrementally, by the engine in
+  full, and as native PostgreSQL materialized views (``REFRESH MATERIALIZED VIEW`` in dependency order).
 * Growth: at each size of ``--growth`` the same number of changed rows (``--change`` of the smallest size);
   incremental time should stay flat while a full recomputation grows with the table.
 """
@@ -24,6 +24,7 @@ import argparse
 import logging
 import os
 import platform
+import statistics
 import sys
 import time
 import uuid
@@ -149,8 +150,10 @@ def timed(action: Any) -> float:
     return time.perf_counter() - started
 
 
-def run_size(admin: str, events: int, changed: int, native: bool, small_change: int = 0) -> Run:
+def run_size(admin: str, events: int, changed: int, native: bool, small_change: int = 0, repeats: int = 1) -> Run:
     """Load ``events`` events, bring the models up to date, change ``changed`` rows, time the refreshes.
+
+    The change and its incremental refresh are repeated ``repeats`` times; the median refresh time is reported.
 
     With ``small_change``, a second change of that many rows follows and its incremental refresh is timed too
     (the growth series at this size, without loading the table again).
@@ -186,16 +189,24 @@ def run_size(admin: str, events: int, changed: int, native: bool, small_change: 
                 for statement in native_statements(project):
                     _execute(conn, statement)
             conn.execute("VACUUM ANALYZE")
-            with conn.transaction():
-                changed = sum(conn.execute(q.encode(), params).rowcount for q in (CHANGE_RECEIPTS, CHANGE_SENDS))
-            started = time.perf_counter()
-            records = engine.refresh(project)
-            incremental_s = time.perf_counter() - started
-            print(
-                "  incremental by model: "
-                + ", ".join(f"{r.model} {r.duration_s:.2f} s ({r.rows_changed:,} rows)" for r in records),
-                flush=True,
-            )
+            # The same change `repeats` times over (the newest receipts re-timed again, further messages sent): one
+            # refresh varies by about 10% from run to run on a small machine, so the median is reported.
+            times: list[float] = []
+            for repeat in range(repeats):
+                round_params = dict(params, next=params["next"] + repeat * params["inserts"])
+                with conn.transaction():
+                    changed = sum(
+                        conn.execute(q.encode(), round_params).rowcount for q in (CHANGE_RECEIPTS, CHANGE_SENDS)
+                    )
+                started = time.perf_counter()
+                records = engine.refresh(project)
+                times.append(time.perf_counter() - started)
+                print(
+                    f"  incremental {times[-1]:.2f} s by model: "
+                    + ", ".join(f"{r.model} {r.duration_s:.2f} s ({r.rows_changed:,} rows)" for r in records),
+                    flush=True,
+                )
+            incremental_s = statistics.median(times)
             full_s = timed(lambda: engine.refresh(project, full=True))
             native_s = None
             if native:
@@ -207,7 +218,7 @@ def run_size(admin: str, events: int, changed: int, native: bool, small_change: 
                 native_s = timed(refresh_native)
             small_changed, small_incremental_s = 0, 0.0
             if small_change:
-                more = dict(params, next=messages + 1 + params["inserts"], updates=small_change // 2)
+                more = dict(params, next=messages + 1 + repeats * params["inserts"], updates=small_change // 2)
                 more["inserts"] = small_change - small_change // 2
                 with conn.transaction():
                     small_changed = sum(
@@ -217,7 +228,7 @@ def run_size(admin: str, events: int, changed: int, native: bool, small_change: 
                 print(f"  then {small_changed:,} changed: incremental {small_incremental_s:.2f} s", flush=True)
         print(
             f"  {loaded[0] if loaded else 0:>11,} events, {changed:,} changed: load {load_s:.1f} s, "
-            f"incremental {incremental_s:.2f} s, full {full_s:.2f} s"
+            f"incremental {incremental_s:.2f} s (median of {len(times)}), full {full_s:.2f} s"
             + (f", native REFRESH MATERIALIZED VIEW {native_s:.2f} s" if native_s is not None else ""),
             flush=True,
         )
@@ -240,6 +251,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=10_000_000, help="events of the headline comparison")
     parser.add_argument("--growth", default="1000000,3000000,10000000", help="comma-separated table sizes")
     parser.add_argument("--change", type=float, default=0.01, help="changed fraction of the table")
+    parser.add_argument("--repeats", type=int, default=3, help="incremental refreshes of the headline (median)")
     # Called without arguments by `make bench` (python -m benchmarks), whose own arguments are not ours.
     return parser.parse_args(list(argv) if argv is not None else [])
 
@@ -277,7 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"headline: {args.rows:,} events, {args.change:.1%} changed; "
         f"growth: {growth_change:,} changed rows at each size"
     )
-    headline = run_size(admin, args.rows, int(args.rows * args.change), native=True, small_change=growth_change)
+    headline = run_size(
+        admin, args.rows, int(args.rows * args.change), native=True, small_change=growth_change, repeats=args.repeats
+    )
     growth = [
         (headline.full_s, headline.small_incremental_s)
         if size == args.rows
