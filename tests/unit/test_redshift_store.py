@@ -15,8 +15,15 @@ from tenant_analytics.query.contract import parse_query
 from tenant_analytics.query.planner import plan_query
 from tenant_analytics.settings import StoreConfig
 from tenant_analytics.stores.base import CuratedFiles
-from tenant_analytics.stores.redshift import SCHEMA_SQL, RedshiftDataStore, merge_statements
-from tenant_analytics.transforms.tables import SUPPORT_TABLES
+from tenant_analytics.stores.messaging import REDSHIFT_SCHEMA_SQL
+from tenant_analytics.stores.redshift import (
+    SCHEMA_SQL,
+    SUPPORT_COLUMNS_SQL,
+    RedshiftDataStore,
+    added_column_statements,
+    merge_statements,
+)
+from tenant_analytics.transforms.tables import SUPPORT_TABLES, TICKETS
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "redshift_load_support.sql"
 OUTPUT = "s3://tenant-analytics-curated/curated/support/run=r1/batch=b0000"
@@ -190,3 +197,54 @@ def test_a_failed_statement_is_a_store_error_with_redshifts_message(client) -> N
         )
         with pytest.raises(StoreUnavailable, match="statement failed: permission denied"):
             store.query("acme", "SELECT 1", [])
+
+
+def _support_columns(*, without: frozenset[str] = frozenset()) -> list[list[dict[str, str]]]:
+    """svv_columns rows of the support tables as created, less the tickets' columns in ``without``."""
+    rows = [("tickets", "tenant_id"), ("tickets", "loaded_at")]
+    for table in SUPPORT_TABLES:
+        rows.extend((table.name, c.name) for c in table.columns if not (table is TICKETS and c.name in without))
+    return [[{"stringValue": t}, {"stringValue": c}] for t, c in rows]
+
+
+def test_an_existing_table_gains_the_columns_added_to_its_spec_since_it_was_created(client) -> None:  # type: ignore[no-untyped-def]
+    # Given a tickets table created before the denormalised names joined its spec
+    added = frozenset({"requester_name", "assignee_name", "group_name", "organization_name"})
+    store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
+    with Stubber(client) as stub:
+        stub.add_response("batch_execute_statement", {"Id": "s1"}, {"Sqls": list(SCHEMA_SQL), **TARGET})
+        stub.add_response("describe_statement", {"Id": "s1", "Status": "FINISHED"}, {"Id": "s1"})
+        stub.add_response("execute_statement", {"Id": "c1"}, {"Sql": SUPPORT_COLUMNS_SQL, **TARGET})
+        stub.add_response("describe_statement", {"Id": "c1", "Status": "FINISHED", "HasResultSet": True}, {"Id": "c1"})
+        stub.add_response(
+            "get_statement_result",
+            {
+                "ColumnMetadata": [{"name": "table_name"}, {"name": "column_name"}],
+                "Records": _support_columns(without=added),
+                "TotalNumRows": 1,
+            },
+            {"Id": "c1"},
+        )
+        # Then the missing columns are added (nullable, in spec order) before the messaging tables and the views
+        expected = [
+            f"ALTER TABLE support.tickets ADD COLUMN {c.name} VARCHAR(256)" for c in TICKETS.columns if c.name in added
+        ]
+        stub.add_response(
+            "batch_execute_statement", {"Id": "s2"}, {"Sqls": [*expected, *REDSHIFT_SCHEMA_SQL], **TARGET}
+        )
+        stub.add_response("describe_statement", {"Id": "s2", "Status": "FINISHED"}, {"Id": "s2"})
+
+        # When the schema is ensured
+        store.ensure_schema()
+        stub.assert_no_pending_responses()
+    for statement in expected:
+        sqlglot.parse_one(statement, read="redshift")
+
+
+def test_an_up_to_date_or_new_table_gets_no_alter() -> None:
+    every = {(t.name, c.name) for t in SUPPORT_TABLES for c in t.columns}
+    assert added_column_statements(every) == []
+    # a table not there yet is created whole by its CREATE TABLE
+    assert added_column_statements({(t, c) for t, c in every if t != "tickets"}) == []
+    # a key column is never added (the key cannot change without rebuilding the table)
+    assert added_column_statements({(t, c) for t, c in every if (t, c) != ("tickets", "ticket_id")}) == []

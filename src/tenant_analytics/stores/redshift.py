@@ -52,6 +52,26 @@ def table_ddl(table: CuratedTable) -> str:
 
 SCHEMA_SQL: tuple[str, ...] = ("CREATE SCHEMA IF NOT EXISTS support", *(table_ddl(t) for t in SUPPORT_TABLES))
 
+# The support tables' columns as Redshift has them (CREATE TABLE IF NOT EXISTS leaves an existing table alone).
+SUPPORT_COLUMNS_SQL = "SELECT table_name, column_name FROM svv_columns WHERE table_schema = 'support'"
+
+
+def added_column_statements(existing: set[tuple[str, str]]) -> list[str]:
+    """ALTER TABLE ... ADD COLUMN for every column of a support table that ``existing`` (table, column) lacks.
+
+    A table created before a column joined its spec keeps working: the column is added as nullable (Redshift
+    adds a NOT NULL column only with a default), as the PostgreSQL store does. Key columns were there from the
+    start (a key cannot change without rebuilding the table).
+    """
+    statements = []
+    for table in SUPPORT_TABLES:
+        if not any(t == table.name for t, _ in existing):
+            continue  # not created yet: its CREATE TABLE has every column
+        for column in table.columns:
+            if column.name not in table.key and (table.name, column.name) not in existing:
+                statements.append(f"ALTER TABLE {table.qualified_name} ADD COLUMN {column.name} {column.redshift_type}")
+    return statements
+
 
 def _literal(value: str) -> str:
     return exp.Literal.string(value).sql(dialect="redshift")
@@ -229,8 +249,14 @@ class RedshiftDataStore:
             kwargs["NextToken"] = page["NextToken"]
 
     def ensure_schema(self) -> None:
-        """Create the support and messaging tables, then the models' materialized views (in DAG order)."""
-        statements = [*SCHEMA_SQL, *REDSHIFT_SCHEMA_SQL]
+        """Create the support tables (adding the columns an existing table lacks), then the messaging tables and the
+        models' materialized views (in DAG order)."""
+        started = self._client.batch_execute_statement(Sqls=list(SCHEMA_SQL), **self._target())
+        self._wait(started["Id"])
+        listed = self._client.execute_statement(Sql=SUPPORT_COLUMNS_SQL, **self._target())
+        self._wait(listed["Id"])
+        _, rows = self._rows(listed["Id"])
+        statements = [*added_column_statements({(str(r[0]), str(r[1])) for r in rows}), *REDSHIFT_SCHEMA_SQL]
         started = self._client.batch_execute_statement(Sqls=statements, **self._target())
         self._wait(started["Id"])
 
