@@ -192,7 +192,9 @@ def run(argv: list[str]) -> int:
     from tenant_analytics.local.api import LocalApiGateway
     from tenant_analytics.local.platform import local_platform
 
-    with local_platform(home) as platform:
+    # Only commands that change the local account's state save it (and so need the home to themselves).
+    changes_state = args.command == "run-hour" or (args.command == "tenants" and args.action in ("add", "set-status"))
+    with local_platform(home, persist=changes_state) as platform:
         if args.command == "serve":
             _serve(platform, LocalApiGateway(), args.port)
         elif args.command == "tenants" and args.action == "add":

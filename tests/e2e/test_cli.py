@@ -107,3 +107,19 @@ def test_models_validate_names_each_file_and_construct_that_would_not_refresh_in
     assert "sent_daily" not in bad.stderr
     assert good.returncode == 0 and "valid" in good.stdout
     assert listed.returncode == 0 and "tenant_daily" in listed.stdout and "tickets_daily" in listed.stdout
+
+
+def test_a_command_that_changes_state_is_refused_while_another_uses_the_home(tmp_path: Path, pg_admin: str) -> None:
+    from tenant_analytics.local.home_lock import hold_home
+
+    # Given a long-running reader of the home (as `serve` holds it)
+    home = tmp_path / "home"
+    with hold_home(home, exclusive=False, holder="pid 4242 (tenant-analytics serve)"):
+        # When an hour is run in another process
+        ran = cli(home, pg_admin, "run-hour")
+        # Then it is refused at once, naming the reader, rather than saving over what the reader holds
+        assert ran.returncode == 2
+        assert "in use by pid 4242 (tenant-analytics serve)" in ran.stderr
+        # while another reader runs alongside
+        listed = cli(home, pg_admin, "tenants", "list")
+        assert listed.returncode == 0, listed.stderr

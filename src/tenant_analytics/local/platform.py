@@ -20,6 +20,7 @@ from tenant_analytics import constants as c
 from tenant_analytics.errors import InvalidInput, TenantAnalyticsError
 from tenant_analytics.local.api import ApiResponse, LocalApiGateway
 from tenant_analytics.local.aws import LocalAws, local_aws
+from tenant_analytics.local.home_lock import hold_home
 from tenant_analytics.local.postgres import admin_url, ensure_database
 from tenant_analytics.models import RefreshRecord
 from tenant_analytics.pipeline import runtime
@@ -143,10 +144,19 @@ def local_platform(
 ) -> Iterator[LocalPlatform]:
     """Start the local platform under ``home`` (state saved there on exit when ``persist``).
 
+    With ``persist`` the home is held exclusively, else shared (see ``home_lock``): InvalidInput, naming the other
+    process, when it cannot be.
+
     ``pg_admin`` is a superuser URL of the PostgreSQL to use; by default $DATABASE_URL or the embedded server.
     Store databases are named ``<db_prefix>_<store>``; by default the prefix is derived from ``home``, so two
     homes on one server never share a store.
     """
+    with hold_home(home, exclusive=persist), _platform(home, persist, db_prefix, pg_admin) as platform:
+        yield platform
+
+
+@contextmanager
+def _platform(home: Path, persist: bool, db_prefix: str | None, pg_admin: str | None) -> Iterator[LocalPlatform]:
     admin = pg_admin or admin_url(home, database_url())
     if db_prefix is None:
         db_prefix = "ta_" + hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:8]
