@@ -107,9 +107,21 @@ class PlatformAlarms(Construct):
             threshold=freshness_threshold_seconds,
             comparison=_GREATER,
             evaluation_periods=2,
-            # No freshness data means publish stopped reporting: as bad as stale data.
-            missing=cw.TreatMissingData.BREACHING,
+            # Publish reports only when a run loaded tenants: a platform with none has no lag to report. A pipeline
+            # that stopped running is PipelineNotStarted's to report, one that fails the failure alarms'.
+            missing=cw.TreatMissingData.NOT_BREACHING,
             description="Tenant data is older than the freshness objective",
+        )
+        # The schedule starts a run every hour, tenants or not.
+        self.executions_started = state_machine.metric_started(statistic="Sum", period=Duration.hours(1))
+        self._alarm(
+            "PipelineNotStarted",
+            self.executions_started,
+            threshold=1,
+            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=2,
+            missing=cw.TreatMissingData.BREACHING,
+            description="No hourly run has started for two hours (schedule or start function)",
         )
         # The refresh function reports each run, scheduled or after a load, under the pipeline service.
         self.models_refreshed = cw.Metric(
@@ -181,7 +193,11 @@ class PlatformDashboard(Construct):
             cw.GraphWidget(title="Data freshness lag (s)", left=[alarms.freshness], width=12),
         )
         self.dashboard.add_widgets(
-            cw.GraphWidget(title="Failed pipeline executions", left=[alarms.failed_executions], width=8),
+            cw.GraphWidget(
+                title="Pipeline executions (started, failed)",
+                left=[alarms.executions_started, alarms.failed_executions],
+                width=8,
+            ),
             cw.GraphWidget(title="Failure queue depth", left=list(alarms.queue_depths.values()), width=8),
             cw.GraphWidget(title="Function errors", left=list(alarms.function_errors.values()), width=8),
         )

@@ -304,6 +304,25 @@ def test_alarms_notify_the_encrypted_topic(synth: SynthResult) -> None:
     synth.template("Monitoring").resource_count_is("AWS::CloudWatch::Dashboard", 1)
 
 
+def test_a_platform_without_tenants_is_not_stale_but_a_pipeline_that_stopped_starting_is(synth: SynthResult) -> None:
+    alarms = {
+        resource["Properties"]["AlarmName"]: resource["Properties"]
+        for _, _, resource in synth.resources("AWS::CloudWatch::Alarm")
+    }
+    # No freshness reported (no tenant loaded) is not an alarm ...
+    freshness = alarms[f"{c.PROJECT}-FreshnessLag"]
+    assert freshness["MetricName"] == c.FRESHNESS_METRIC and freshness["TreatMissingData"] == "notBreaching"
+    # ... while two hours without a started run are, whether the metric is low or missing
+    started = alarms[f"{c.PROJECT}-PipelineNotStarted"]
+    assert (started["Namespace"], started["MetricName"], started["Statistic"]) == (
+        "AWS/States",
+        "ExecutionsStarted",
+        "Sum",
+    )
+    assert started["ComparisonOperator"] == "LessThanThreshold" and started["Threshold"] == 1
+    assert (started["Period"], started["EvaluationPeriods"], started["TreatMissingData"]) == (3600, 2, "breaching")
+
+
 def test_network_is_isolated_with_endpoints_and_flow_logs(synth: SynthResult) -> None:
     network = synth.template("Network")
     network.resource_count_is("AWS::EC2::NatGateway", 0)
