@@ -114,12 +114,13 @@ def test_a_command_that_changes_state_is_refused_while_another_uses_the_home(tmp
 
     # Given a long-running reader of the home (as `serve` holds it)
     home = tmp_path / "home"
-    with hold_home(home, exclusive=False, holder="pid 4242 (tenant-analytics serve)"):
+    serve = f"pid {os.getpid()} (tenant-analytics serve)"
+    with hold_home(home, exclusive=False, holder=serve):
         # When an hour is run in another process
         ran = cli(home, pg_admin, "run-hour")
         # Then it is refused at once, naming the reader, rather than saving over what the reader holds
         assert ran.returncode == 2
-        assert "in use by pid 4242 (tenant-analytics serve)" in ran.stderr
+        assert f"in use by {serve};" in ran.stderr
         # while another reader runs alongside
         listed = cli(home, pg_admin, "tenants", "list")
         assert listed.returncode == 0, listed.stderr

@@ -28,12 +28,26 @@ def describe_process() -> str:
     return f"pid {os.getpid()} ({command})"
 
 
+def _alive(line: str) -> bool:
+    """Whether the holder a lock-file line names (``pid N (...)``) is still running; True if it names no pid."""
+    words = line.split()
+    if len(words) < 2 or words[0] != "pid" or not words[1].isdigit():
+        return True
+    try:
+        os.kill(int(words[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # running, as another user
+    return True
+
+
 @contextmanager
 def hold_home(home: Path, *, exclusive: bool, holder: str | None = None) -> Iterator[None]:
     """Hold ``home`` for the duration of the block: ``exclusive`` to change its saved state, else shared to read it.
 
-    Raises InvalidInput, naming the holder, when another process holds it in a conflicting way. The lock goes with
-    the process, so a command that crashed never leaves the home locked.
+    Raises InvalidInput, naming the holders, when another process holds it in a conflicting way. The lock goes
+    with the process, so a command that crashed never leaves the home locked.
     """
     home.mkdir(parents=True, exist_ok=True)
     path = home / LOCK_FILE
@@ -42,7 +56,9 @@ def hold_home(home: Path, *, exclusive: bool, holder: str | None = None) -> Iter
             fcntl.flock(handle, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            other = handle.read().strip() or "another process"
+            # Readers add a line each and leave it behind; those whose process has ended are not named.
+            holders = [line.strip() for line in handle if line.strip() and _alive(line)]
+            other = " and ".join(dict.fromkeys(holders)) or "another process"
             if exclusive:
                 raise InvalidInput(
                     f"the local platform under {home} is in use by {other}; this command changes its saved state "
@@ -52,11 +68,9 @@ def hold_home(home: Path, *, exclusive: bool, holder: str | None = None) -> Iter
             raise InvalidInput(
                 f"the local platform under {home} is being changed by {other}: run this command when it has ended"
             ) from None
-        # The latest holder names itself; a shared holder that leaves first may leave its name behind, which only
-        # makes a later message name a reader that has gone.
-        handle.seek(0)
-        handle.truncate()
-        handle.write(holder or describe_process())
+        if exclusive:  # alone: the lines of earlier holders have all ended
+            handle.truncate(0)
+        handle.write(f"{holder or describe_process()}\n")
         handle.flush()
         try:
             yield
