@@ -28,6 +28,8 @@ def test_a_command_that_saves_state_is_refused_while_a_reader_runs_naming_it(tmp
     # a reader that has ended left its line behind (no process has that pid)
     with hold_home(tmp_path, exclusive=False, holder="pid 999999999 (tenant-analytics token)"):
         pass
+    with (tmp_path / "state.lock").open("a") as lock_file:
+        lock_file.write("pid 999999998 (cut short")  # and one died while writing its line
     with (
         hold_home(tmp_path, exclusive=False, holder=serve),
         pytest.raises(InvalidInput) as refused,

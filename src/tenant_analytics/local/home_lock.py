@@ -70,6 +70,10 @@ def hold_home(home: Path, *, exclusive: bool, holder: str | None = None) -> Iter
             ) from None
         if exclusive:  # alone: the lines of earlier holders have all ended
             handle.truncate(0)
+        elif handle.seek(0, os.SEEK_END) > 0:
+            handle.seek(handle.tell() - 1)
+            if handle.read(1) != "\n":  # a line left unfinished (a holder that died while writing it)
+                handle.write("\n")
         handle.write(f"{holder or describe_process()}\n")
         handle.flush()
         try:
