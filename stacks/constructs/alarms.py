@@ -114,13 +114,10 @@ class PlatformAlarms(Construct):
         )
         # The schedule starts a run every hour, tenants or not.
         self.executions_started = state_machine.metric_started(statistic="Sum", period=Duration.hours(1))
-        self._alarm(
+        self._absence_alarm(
             "PipelineNotStarted",
             self.executions_started,
-            threshold=1,
-            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
-            evaluation_periods=2,
-            missing=cw.TreatMissingData.BREACHING,
+            periods=2,
             description="No hourly run has started for two hours (schedule or start function)",
         )
         # The refresh function reports each run, scheduled or after a load, under the pipeline service.
@@ -138,14 +135,11 @@ class PlatformAlarms(Construct):
             statistic="Sum",
             period=Duration.minutes(c.MODEL_REFRESH_MINUTES),
         )
-        self._alarm(
+        # Three periods without a refresh: models are past their freshness target (15 minutes).
+        self._absence_alarm(
             "ModelsStale",
             self.models_refreshed,
-            threshold=1,
-            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
-            evaluation_periods=3,
-            # Three periods without a refresh: models are past their freshness target (15 minutes).
-            missing=cw.TreatMissingData.BREACHING,
+            periods=3,
             description="No model refresh has completed for three refresh periods",
         )
         self._alarm(
@@ -153,6 +147,18 @@ class PlatformAlarms(Construct):
             self.model_refresh_failures,
             threshold=1,
             description="A store's model refresh failed (see the refresh function's log)",
+        )
+
+    def _absence_alarm(self, construct_id: str, metric: cw.IMetric, *, periods: int, description: str) -> None:
+        """An alarm when ``metric`` (a count) stays below 1 for ``periods`` periods; no data counts as none."""
+        self._alarm(
+            construct_id,
+            metric,
+            threshold=1,
+            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=periods,
+            missing=cw.TreatMissingData.BREACHING,
+            description=description,
         )
 
     def _alarm(
