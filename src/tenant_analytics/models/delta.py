@@ -286,10 +286,15 @@ def contributions_query(plan: DeltaPlan, deltas: dict[str, str]) -> str:
         sign = exp.column(SIGN, table="u")
         if aggregate.kind in ("max", "min"):
             extreme = exp.Max if aggregate.kind == "max" else exp.Min
-            added = exp.Case(ifs=[exp.If(this=exp.GT(this=sign.copy(), expression=zero), true=value.copy())])
-            removed = exp.Case(ifs=[exp.If(this=exp.LT(this=sign.copy(), expression=zero), true=value.copy())])
-            sums.append(exp.alias_(extreme(this=added), f"__a{number}"))
-            sums.append(exp.alias_(extreme(this=removed), f"{REMOVED}{number}"))
+            # FILTER rather than a CASE per row: the rows of the other sign skip the aggregate altogether
+            added = exp.Filter(
+                this=extreme(this=value.copy()), expression=exp.Where(this=exp.GT(this=sign.copy(), expression=zero))
+            )
+            removed = exp.Filter(
+                this=extreme(this=value.copy()), expression=exp.Where(this=exp.LT(this=sign.copy(), expression=zero))
+            )
+            sums.append(exp.alias_(added, f"__a{number}"))
+            sums.append(exp.alias_(removed, f"{REMOVED}{number}"))
         else:
             sums.append(exp.alias_(exp.Sum(this=exp.Mul(this=sign, expression=value)), f"__a{number}"))
     outer = exp.select(*sums).from_(union.subquery("u")).group_by(*[exp.column(g, table="u") for g in model.grain])
