@@ -42,6 +42,7 @@ import json
 import logging
 import math
 import random
+import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
@@ -68,6 +69,18 @@ from tenant_analytics.sources.synthetic import RecordVersion, SupportDataset, Ti
 from tenant_analytics.sources.timestamps import parse_timestamp
 
 logger = logging.getLogger(__name__)
+
+
+class _SourceHttpServer(ThreadingHTTPServer):
+    """The HTTP server of the fake source; a client that hangs up mid-answer (a timeout on a ``slow`` fault) is
+    expected, not an error to print."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipeError, ConnectionResetError
+            logger.debug("client %s hung up before the answer was written", client_address)
+            return
+        super().handle_error(request, client_address)
+
 
 FaultKind = Literal["http_500", "http_429", "malformed_json", "bad_page", "slow", "malformed_record"]
 FAULT_KINDS: Final[tuple[str, ...]] = get_args(FaultKind)
@@ -251,7 +264,7 @@ class SourceServer:
         if self._httpd is not None:
             raise RuntimeError("SourceServer is already started")
         self._stopping.clear()
-        httpd = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
+        httpd = _SourceHttpServer((self._host, self._port), _handler_for(self))
         httpd.daemon_threads = True
         self._httpd = httpd
         self._thread = threading.Thread(
