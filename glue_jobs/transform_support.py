@@ -5,7 +5,8 @@ Runs unchanged on AWS Glue, EMR Serverless and local Spark. Arguments:
   --output    URI prefix to write ``<table>/tenant_id=<id>/part-*.csv`` under (tables: transforms.tables)
 
 The run reads each tenant's new pages and its curated history, appends the new pages to the history (Parquet,
-``<history_root>/<stream>/tenant_id=<id>/batch=<id>/``) and writes:
+``<history_root>/<stream>/tenant_id=<id>/batch=<id>/``; a history past the manifest's ``compact_after_files`` is
+rewritten into one file instead) and writes:
   * tickets touched by this run (a new version, a new event, or a changed requester, assignee, group or
     organization), denormalized with names, and their metrics recomputed from their whole event history;
   * the new users, groups, organizations (latest version each) and ticket events;
@@ -127,14 +128,51 @@ def read_stream(spark: SparkSession, manifest: TransformManifest, stream: str) -
 
 
 def append_history(stream: str, new: DataFrame, manifest: TransformManifest) -> None:
-    """Append this run's records of ``stream`` to each tenant's history (a re-run only adds duplicates)."""
+    """Append this run's records of ``stream`` to each tenant's history (a re-run only adds duplicates), but for
+    the tenants whose history the run compacts (``compact_history`` writes their new records)."""
     if manifest.history_root and manifest.paths(stream):
+        compacting = list(manifest.compacting(stream))
+        rows = new.where(~F.col("tenant_id").isin(*compacting)) if compacting else new
         (
-            new.withColumn("batch", F.lit(manifest.batch_id))
+            rows.withColumn("batch", F.lit(manifest.batch_id))
             .write.mode("append")
             .partitionBy("tenant_id", "batch")
             .parquet(_under(manifest.history_root, stream))
         )
+
+
+def compact_history(spark: SparkSession, stream: str, records: DataFrame, manifest: TransformManifest) -> None:
+    """Rewrite the history of ``stream`` of the tenants that ``manifest.compacting`` names: all their records
+    (``records``: history and this run's), exact duplicates dropped, into one file per tenant under
+    ``batch=compacted-<hour>-<batch>``, then delete the files that held them.
+
+    The files are deleted only once the new one is written: a run that fails in between leaves duplicates, which
+    every transform drops, never a gap.
+    """
+    compacting = manifest.compacting(stream)
+    if not compacting or not manifest.history_root:
+        return
+    folder = "compacted-" + "".join(ch for ch in manifest.hour if ch.isdigit())[:12] + f"-{manifest.batch_id}"
+    (
+        records.where(F.col("tenant_id").isin(*compacting))
+        .distinct()
+        .withColumn("batch", F.lit(folder))
+        .repartition("tenant_id")
+        .write.mode("append")
+        .partitionBy("tenant_id", "batch")
+        .parquet(_under(manifest.history_root, stream))
+    )
+    delete_files(spark, [uri for files in compacting.values() for uri in files])
+
+
+def delete_files(spark: SparkSession, uris: list[str]) -> None:
+    """Delete files through Spark's own file system layer (S3 on Glue and EMR, local files in local mode)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    for uri in uris:
+        path = jvm.org.apache.hadoop.fs.Path(uri)
+        path.getFileSystem(conf).delete(path, False)
 
 
 def touched_tickets(tickets: DataFrame, streams: dict[str, Stream]) -> DataFrame:
@@ -217,11 +255,12 @@ def run(spark: SparkSession, args: TransformArgs) -> int:
     tables[TICKETS] = tables[TICKETS].cache()
     for table, rows in tables.items():
         write_table(table, rows, args.output)
+    written = tables[TICKETS].count()
+    tables[TICKETS].unpersist()
     # history last: a run that fails before this point leaves the history as it was
     for name, stream in streams.items():
         append_history(name, stream.new, manifest)
-    written = tables[TICKETS].count()
-    tables[TICKETS].unpersist()
+        compact_history(spark, name, stream.all, manifest)
     return written
 
 

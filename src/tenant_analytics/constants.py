@@ -22,6 +22,7 @@ ENV_HOME: Final = "TENANT_ANALYTICS_HOME"
 ENV_DATABASE_URL: Final = "DATABASE_URL"
 ENV_SOURCE_TIMEOUT: Final = "SOURCE_TIMEOUT_SECONDS"
 ENV_STATE_MACHINE_ARN: Final = "STATE_MACHINE_ARN"
+ENV_HISTORY_COMPACT_AFTER_FILES: Final = "HISTORY_COMPACT_AFTER_FILES"  # see Settings.history_compact_after_files
 # change-stream aggregator (read by cdc/settings.py)
 ENV_CDC_FAILURE_QUEUE_URL: Final = "CDC_FAILURE_QUEUE_URL"  # on-failure SQS queue for rejected records
 ENV_CDC_STORE_ID: Final = "CDC_STORE_ID"  # which store of STORES holds the realtime bins

@@ -66,6 +66,12 @@ class Settings(BaseModel):
     budgets: PlacementBudgets = Field(default_factory=PlacementBudgets)
     source_timeout_seconds: float = Field(default=10.0, gt=0)
     state_machine_arn: str | None = None
+    history_compact_after_files: int = Field(
+        default=48,
+        ge=1,
+        description="a tenant's curated history of one stream is rewritten into one folder by the next Spark run"
+        " once it spans more files than this (each run adds one or two)",
+    )
     cache_table: str | None = Field(default=None, description="shared answer cache (DynamoDB); None: in-process only")
     auth_issuer: str = "https://auth.tenant-analytics.local/"
     auth_audience: str = "tenant-analytics-api"
@@ -105,6 +111,7 @@ def get_settings() -> Settings:
         c.ENV_TRANSFORM_JOB: "transform_job_name",
         c.ENV_SOURCE_TIMEOUT: "source_timeout_seconds",
         c.ENV_STATE_MACHINE_ARN: "state_machine_arn",
+        c.ENV_HISTORY_COMPACT_AFTER_FILES: "history_compact_after_files",
         c.ENV_CACHE_TABLE: "cache_table",
         c.ENV_AUTH_ISSUER: "auth_issuer",
         c.ENV_AUTH_AUDIENCE: "auth_audience",

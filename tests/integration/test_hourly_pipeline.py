@@ -134,21 +134,40 @@ def test_two_hours_load_everything_once_and_only_changes_move(
 
 
 def test_every_stream_lands_and_derived_tables_equal_a_replay_of_all_source_data(
-    platform: LocalPlatform, pg_admin: str, db_prefix: str
+    tmp_path: Path, pg_admin: str, db_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a tenant whose source serves tickets, events, users, organizations and groups
+    import boto3
+
+    from tenant_analytics import constants as c
+    from tenant_analytics.settings import get_settings
+
+    # Given a tenant whose source serves tickets, events, users, organizations and groups, on a platform that
+    # compacts a curated history once it spans more than one file
+    monkeypatch.setenv(c.ENV_HISTORY_COMPACT_AFTER_FILES, "1")
     data = generate_support_data(5, [TenantSpec("delta", 40)], START, END)["delta"]
-    with SourceServer({"delta": data}, page_size=25, now=MIDDLE) as server:
+    with (
+        SourceServer({"delta": data}, page_size=25, now=MIDDLE) as server,
+        local_platform(tmp_path / "home", persist=False, pg_admin=pg_admin, db_prefix=db_prefix) as platform,
+    ):
         platform.add_tenant("delta", server.base_url("delta"))
 
-        # When hour 1 runs, the source moves on (new versions, events, user changes), and hour 2 runs
+        # When hour 1 runs, the source moves on (new versions, events, user changes) twice, and an hour runs after
+        # each move
         first = platform.run_hour()
-        server.set_now(END)
+        server.set_now(MIDDLE + (END - MIDDLE) / 2)
         second = platform.run_hour()
+        history = boto3.client("s3").list_objects_v2(
+            Bucket=get_settings().curated_bucket, Prefix=f"{c.HISTORY_SUPPORT_PREFIX}/ticket_events/tenant_id=delta/"
+        )
+        compacted = [o["Key"] for o in history.get("Contents", []) if o["Key"].endswith(".parquet")]
+        server.set_now(END)
+        third = platform.run_hour()
+        store = platform.registry.get("delta").store
 
-    # Then both succeed, and every curated table equals an independent computation from all served data
-    assert failures(first) == failures(second) == {}
-    store = platform.registry.get("delta").store
+    # Then every run succeeds, the second left the ticket events' history in one compacted file (the third read it)
+    assert failures(first) == failures(second) == failures(third) == {}
+    assert len(compacted) == 1 and "/batch=compacted-" in compacted[0], compacted
+    # and every curated table equals an independent computation from all served data
     raw = served(data, END)
 
     def rows(statement: str) -> list[tuple]:

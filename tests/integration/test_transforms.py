@@ -76,3 +76,69 @@ def test_daily_created_counts_equal_a_python_count() -> None:
     df = spark.createDataFrame(tickets, "tenant_id string, ticket_id long, created_at timestamp")
     got = {(r.tenant_id, r.day.isoformat()): r.tickets_created for r in daily_created(df).collect()}
     assert got == dict(Counter((t, c.date().isoformat()) for t, _, c in tickets))
+
+
+def _history_files(root: Path, tenant_id: str) -> list[Path]:
+    return sorted((root / "tickets" / f"tenant_id={tenant_id}").rglob("*.parquet"))
+
+
+def test_a_history_past_its_file_limit_is_rewritten_into_one_file_and_still_read_whole(tmp_path: Path) -> None:
+    import glue_jobs.transform_support as job
+
+    spark = local_spark()
+    dataset = generate_dataset(11, [TenantSpec("t1", 40), TenantSpec("t2", 15)], START, END)
+    history = tmp_path / "history"
+    halves = [dataset["t1"][0::2], dataset["t1"][1::2]]
+
+    def run(number: int, landed: dict, compact_after_files: int | None, attempt: int = 1) -> Path:
+        manifest = land(tmp_path / f"raw{number}-{attempt}", landed)
+        manifest = TransformManifest(
+            raw_root=manifest.raw_root,
+            hour=f"2026-05-20T0{number}:00:00+00:00",
+            batch_id=f"b{number}",
+            tenants=manifest.tenants,
+            history_root=f"file://{history}/",
+            history={t: {"tickets": [f"file://{p}" for p in _history_files(history, t)]} for t in manifest.tenants},
+            compact_after_files=compact_after_files,
+        )
+        (tmp_path / f"manifest{number}.json").write_text(manifest.to_json())
+        out = tmp_path / f"out{number}-{attempt}"
+        job.main(
+            [
+                "transform_support.py",
+                "--manifest",
+                f"file://{tmp_path}/manifest{number}.json",
+                "--output",
+                f"file://{out}",
+            ]
+        )
+        return out
+
+    # Given half of t1's ticket versions landed by a run that appended them to its history, and run again (a re-run:
+    # the same records twice in the history)
+    run(1, {"t1": halves[0]}, None)
+    run(1, {"t1": halves[0]}, None, attempt=2)
+    before = _history_files(history, "t1")
+    assert len(before) > 1
+
+    # When a run with a limit of one file per history lands t1's other versions and t2's first
+    out = run(2, {"t1": halves[1], "t2": dataset["t2"]}, compact_after_files=1)
+
+    # Then t1's history is one file in a compacted folder, holding every version once, and the older files are gone
+    after = _history_files(history, "t1")
+    assert len(after) == 1 and after[0].parent.name.startswith("batch=compacted-") and not set(before) & set(after)
+    rows = spark.read.parquet(str(after[0])).select("id", "updated_at", "status").collect()
+    expected = Counter((v.ticket["id"], v.ticket["updated_at"], v.ticket["status"]) for v in dataset["t1"])
+    assert Counter((r.id, r.updated_at, r.status) for r in rows) == Counter(dict.fromkeys(expected, 1))
+    # and t2, under the limit, has its history appended as usual
+    assert {p.parent.name for p in _history_files(history, "t2")} == {"batch=b2"}
+
+    # And the tickets the run touched, and those a following run touches over the compacted history, are each the
+    # latest of all the ticket's versions, older runs' included
+    latest = latest_versions(dataset["t1"], END)
+    third = halves[1][:5]
+    for folder, landed in ((out, halves[1]), (run(3, {"t1": third}, compact_after_files=1), third)):
+        rows = spark.read.csv(str(folder / "tickets" / "tenant_id=t1"), inferSchema=False).collect()
+        got = {int(r[0]): (r[3], datetime.fromisoformat(r[2].replace("Z", "+00:00"))) for r in rows}
+        touched = {v.ticket["id"] for v in landed} & set(latest)
+        assert got == {i: (latest[i]["status"], parse_timestamp(latest[i]["updated_at"])) for i in touched}

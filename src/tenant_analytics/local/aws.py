@@ -167,14 +167,14 @@ class _StagedManifest:
     local_uri: str
     history_dir: Path | None
     history_root: str | None
-    staged: set[Path]
+    staged: dict[Path, str]  # local copy -> the S3 URI it was copied from
 
     @classmethod
     def stage(cls, s3: Any, manifest_uri: str, run_dir: Path) -> _StagedManifest:
         bucket, key = _s3_split(manifest_uri)
         manifest = TransformManifest.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
         root = run_dir / "s3"
-        staged: set[Path] = set()
+        staged: dict[Path, str] = {}
 
         def local_path(uri: str) -> Path:
             b, k = _s3_split(uri)
@@ -190,7 +190,7 @@ class _StagedManifest:
                         target = local_path(uri)
                         target.parent.mkdir(parents=True, exist_ok=True)
                         s3.download_file(*_s3_split(uri), str(target))
-                        staged.add(target)
+                        staged[target] = uri
                         out[tenant_id][stream].append(_file_uri(target))
             return out
 
@@ -206,15 +206,22 @@ class _StagedManifest:
             tenants=stage_files(manifest.tenants),
             history_root=_file_uri(history_dir) + "/" if history_dir else None,
             history=stage_files(manifest.history),
+            compact_after_files=manifest.compact_after_files,
         )
         path = run_dir / "manifest.json"
         path.write_text(local.to_json())
         return cls(_file_uri(path), history_dir, manifest.history_root, staged)
 
     def upload_history(self, s3: Any) -> None:
-        """Upload the history files the run appended (the staged ones are in S3 already)."""
-        if self.history_dir is not None and self.history_root is not None:
-            _upload_tree(s3, self.history_dir, self.history_root, skip=self.staged)
+        """Upload the history files the run wrote (the staged ones are in S3 already) and delete from S3 those it
+        deleted (a compaction), as the run would have done on S3 itself."""
+        if self.history_dir is None or self.history_root is None:
+            return
+        _upload_tree(s3, self.history_dir, self.history_root, skip=set(self.staged))
+        for path, uri in self.staged.items():
+            if path.is_relative_to(self.history_dir) and not path.exists():
+                bucket, key = _s3_split(uri)
+                s3.delete_object(Bucket=bucket, Key=key)
 
 
 @dataclass

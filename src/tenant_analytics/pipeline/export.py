@@ -54,6 +54,7 @@ class Exporter:
     curated_bucket: str
     artifacts_bucket: str
     streams: tuple[str, ...] = SUPPORT_STREAMS
+    history_compact_after_files: int | None = None  # see TransformManifest.compact_after_files
 
     def export_stream(self, tenant: Tenant, stream: str) -> StreamExport:
         """Land every page of ``stream`` changed since the tenant's cursor; return the pages pending a load."""
@@ -150,6 +151,7 @@ class Exporter:
             tenants=tenants,
             history_root=f"s3://{self.curated_bucket}/{c.HISTORY_SUPPORT_PREFIX}/",
             history=history,
+            compact_after_files=self.history_compact_after_files,
         )
 
     def _history_files(self, tenant_id: str, stream: str) -> list[str]:

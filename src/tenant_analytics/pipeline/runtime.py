@@ -50,6 +50,7 @@ def exporter(settings: Settings | None = None) -> Exporter:
         raw_bucket=s.raw_bucket,
         curated_bucket=s.curated_bucket,
         artifacts_bucket=s.artifacts_bucket,
+        history_compact_after_files=s.history_compact_after_files,
     )
 
 
