@@ -71,6 +71,14 @@ class Stream:
     new: DataFrame
     all: DataFrame
 
+    def cached(self) -> Stream:
+        """The same records, kept by Spark once read: every curated table and the history reads them again."""
+        return Stream(new=self.new.cache(), all=self.all.cache())
+
+    def unpersist(self) -> None:
+        self.new.unpersist()
+        self.all.unpersist()
+
 
 def parse_args(argv: list[str]) -> TransformArgs:
     """Read the job arguments with Glue's resolver when it is there, else argparse (EMR, local)."""
@@ -250,7 +258,7 @@ def write_table(table: CuratedTable, rows: DataFrame, output: str) -> None:
 def run(spark: SparkSession, args: TransformArgs) -> int:
     """Transform the batch; return the number of ticket rows written."""
     manifest = TransformManifest.from_json(spark.sparkContext.wholeTextFiles(args.manifest).first()[1])
-    streams = {name: read_stream(spark, manifest, name) for name in STREAM_SCHEMAS}
+    streams = {name: read_stream(spark, manifest, name).cached() for name in STREAM_SCHEMAS}
     tables = curated_tables(streams, {name for name in STREAM_SCHEMAS if manifest.paths(name)})
     tables[TICKETS] = tables[TICKETS].cache()
     for table, rows in tables.items():
@@ -261,6 +269,7 @@ def run(spark: SparkSession, args: TransformArgs) -> int:
     for name, stream in streams.items():
         append_history(name, stream.new, manifest)
         compact_history(spark, name, stream.all, manifest)
+        stream.unpersist()
     return written
 
 
