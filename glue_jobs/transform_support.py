@@ -176,7 +176,8 @@ def compact_history(spark: SparkSession, stream: str, records: DataFrame, manife
 def delete_files(spark: SparkSession, uris: list[str]) -> None:
     """Delete files through Spark's own file system layer (S3 on Glue and EMR, local files in local mode)."""
     jvm = spark.sparkContext._jvm
-    assert jvm is not None
+    if jvm is None:
+        raise RuntimeError("the Spark session has no JVM gateway to delete files with")
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     for uri in uris:
         path = jvm.org.apache.hadoop.fs.Path(uri)
