@@ -287,14 +287,10 @@ def contributions_query(plan: DeltaPlan, deltas: dict[str, str]) -> str:
         if aggregate.kind in ("max", "min"):
             extreme = exp.Max if aggregate.kind == "max" else exp.Min
             # FILTER rather than a CASE per row: the rows of the other sign skip the aggregate altogether
-            added = exp.Filter(
-                this=extreme(this=value.copy()), expression=exp.Where(this=exp.GT(this=sign.copy(), expression=zero))
-            )
-            removed = exp.Filter(
-                this=extreme(this=value.copy()), expression=exp.Where(this=exp.LT(this=sign.copy(), expression=zero))
-            )
-            sums.append(exp.alias_(added, f"__a{number}"))
-            sums.append(exp.alias_(removed, f"{REMOVED}{number}"))
+            for side, prefix in ((exp.GT, "__a"), (exp.LT, REMOVED)):
+                only = exp.Where(this=side(this=sign.copy(), expression=zero))
+                filtered = exp.Filter(this=extreme(this=value.copy()), expression=only)
+                sums.append(exp.alias_(filtered, f"{prefix}{number}"))
         else:
             sums.append(exp.alias_(exp.Sum(this=exp.Mul(this=sign, expression=value)), f"__a{number}"))
     outer = exp.select(*sums).from_(union.subquery("u")).group_by(*[exp.column(g, table="u") for g in model.grain])
