@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -34,6 +35,8 @@ ALL_TENANTS = ""  # watermark row that applies to every tenant
 SEQ = "__seq"  # change-table column: the capturing statement's value of models.change_seq
 _CAPTURE_LOCK = "tenant_analytics.models.capture"
 _TRUNCATE_FROM_BYTES = 1 << 20  # a change table this large is truncated rather than deleted from, when it can be
+# A model without a successful refresh for this long stops holding back its inputs' change images (prune_consumed).
+STALE_READER_AFTER = timedelta(hours=24)
 
 CAPTURE_CATALOG = f"""
 -- one value per capturing statement: the images a statement logs share it, and its last value under the
@@ -264,30 +267,82 @@ def truncated_inputs(
     return truncated
 
 
-def prune_consumed(conn: Connection, project: ModelProject, models: Iterable[Model]) -> None:
+def refresh_lock(model_name: str) -> str:
+    """The advisory lock a refresh of ``model_name`` holds (two refreshes of one model never overlap)."""
+    return f"tenant_analytics.models.refresh:{model_name}"
+
+
+def prune_consumed(
+    conn: Connection, project: ModelProject, models: Iterable[Model], *, stale_after: timedelta | None = None
+) -> None:
     """Delete the change images of the models' inputs that every reader of the input has consumed for all tenants.
 
     Run after the refreshes have committed, so that siblings refreshed side by side see each other's watermarks.
-    When every image is consumed and nobody else is using the change table, it is truncated (no dead rows left for
-    vacuum); otherwise the consumed images are deleted. Another refresh may prune the same rows concurrently: that
-    conflict only postpones the cleanup, so it is not allowed to fail the refresh.
+    A reader whose next refresh is a full one needs no images, so it does not hold them back; a reader without a
+    successful refresh for longer than ``stale_after`` (one that keeps failing) is marked for a full refresh first,
+    so that the images it has not consumed are dropped instead of piling up. Either applies only while the reader
+    is not refreshing (its refresh lock is taken until this transaction ends). When every image is consumed and
+    nobody else is using the change table, it is truncated (no dead rows left for vacuum); otherwise the consumed
+    images are deleted. Another refresh may prune the same rows concurrently: that conflict only postpones the
+    cleanup, so it is not allowed to fail the refresh.
     """
     for input_name in dict.fromkeys(i for m in models for i in m.inputs):
         readers = [m.name for m in project.models if input_name in m.inputs]
         changes = qualified(change_table(input_name))
         with contextlib.suppress(psycopg.errors.SerializationFailure), conn.transaction(), conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*), min(last_seq) FROM models.watermarks WHERE input = %s AND tenant_id = %s "
-                "AND model = ANY(%s)",
-                (input_name, ALL_TENANTS, readers),
-            )
-            row = cur.fetchone()
-            if row is None or row[0] != len(readers):
-                continue
-            consumed = int(row[1])
+            holding = [r for r in readers if r not in _readers_needing_full(cur, readers, stale_after)]
+            consumed: int | None = None  # None: no reader holds any image back
+            if holding:
+                cur.execute(
+                    "SELECT count(*), min(last_seq) FROM models.watermarks WHERE input = %s AND tenant_id = %s "
+                    "AND model = ANY(%s)",
+                    (input_name, ALL_TENANTS, holding),
+                )
+                row = cur.fetchone()
+                if row is None or row[0] != len(holding):
+                    continue
+                consumed = int(row[1])
             if not _truncate_if_consumed(conn, cur, changes, consumed):
-                cur.execute(sql.SQL("DELETE FROM {} WHERE {} <= %s").format(changes, sql.Identifier(SEQ)), (consumed,))
-            cur.execute("DELETE FROM models.truncations WHERE input = %s AND seq <= %s", (input_name, consumed))
+                if consumed is None:
+                    cur.execute(sql.SQL("DELETE FROM {}").format(changes))
+                else:
+                    cur.execute(
+                        sql.SQL("DELETE FROM {} WHERE {} <= %s").format(changes, sql.Identifier(SEQ)), (consumed,)
+                    )
+            cur.execute(
+                "DELETE FROM models.truncations WHERE input = %s AND (%s::bigint IS NULL OR seq <= %s)",
+                (input_name, consumed, consumed),
+            )
+
+
+def _readers_needing_full(
+    cur: psycopg.Cursor[tuple[Any, ...]], readers: list[str], stale_after: timedelta | None
+) -> set[str]:
+    """The readers, not refreshing now, whose next refresh is a full one: marked so before, or now for having gone
+    without a successful refresh for longer than ``stale_after``. Their refresh locks are held until commit, so
+    none of them starts a refresh (and reads a watermark) before the images this transaction deletes are gone."""
+    found: set[str] = set()
+    for reader in readers:
+        cur.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (refresh_lock(reader),))
+        locked = cur.fetchone()
+        if locked is None or not locked[0]:
+            continue  # refreshing now: its watermark counts
+        if stale_after is not None:
+            cur.execute(
+                "UPDATE models.model_state SET needs_full = %s "
+                "WHERE model = %s AND needs_full IS NULL AND refreshed_at < now() - %s",
+                (
+                    f"it had no successful refresh for more than {stale_after}, so the changes it had not read "
+                    "were dropped",
+                    reader,
+                    stale_after,
+                ),
+            )
+        cur.execute("SELECT needs_full IS NOT NULL FROM models.model_state WHERE model = %s", (reader,))
+        marked = cur.fetchone()
+        if marked is not None and marked[0]:
+            found.add(reader)
+    return found
 
 
 class _StillPending(Exception):
@@ -295,7 +350,7 @@ class _StillPending(Exception):
 
 
 def _truncate_if_consumed(
-    conn: Connection, cur: psycopg.Cursor[tuple[Any, ...]], changes: sql.Identifier, consumed: int
+    conn: Connection, cur: psycopg.Cursor[tuple[Any, ...]], changes: sql.Identifier, consumed: int | None
 ) -> bool:
     # TRUNCATE is safe only with the table to ourselves (no capture writing, no refresh reading: NOWAIT, else
     # delete instead) and nothing in it beyond what every reader consumed, which the lock keeps true until commit.
@@ -307,13 +362,14 @@ def _truncate_if_consumed(
     try:
         with conn.transaction():
             cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(changes))
-            cur.execute(
-                sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} > %s)").format(changes, sql.Identifier(SEQ)),
-                (consumed,),
-            )
-            pending = cur.fetchone()
-            if pending is None or pending[0]:
-                raise _StillPending
+            if consumed is not None:
+                cur.execute(
+                    sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} > %s)").format(changes, sql.Identifier(SEQ)),
+                    (consumed,),
+                )
+                pending = cur.fetchone()
+                if pending is None or pending[0]:
+                    raise _StillPending
             cur.execute(sql.SQL("TRUNCATE {}").format(changes))
     except (_StillPending, psycopg.errors.LockNotAvailable):
         return False

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 import psycopg
@@ -43,6 +44,7 @@ from tenant_analytics.errors import InvalidInput, StoreUnavailable
 from tenant_analytics.models.capture import (
     ALL_TENANTS,
     CAPTURE_CATALOG,
+    STALE_READER_AFTER,
     Connection,
     bounded_name,
     change_table,
@@ -50,6 +52,7 @@ from tenant_analytics.models.capture import (
     extract_changes,
     prune_consumed,
     qualified,
+    refresh_lock,
     retire_change_log,
     snapshot_at_high_water,
     table_columns,
@@ -167,13 +170,26 @@ def _key_match(left: str, right: str, grain: Sequence[str]) -> sql.Composable:
 class PostgresModelEngine:
     """Creates the summary tables of a model project and refreshes them incrementally, in DAG order."""
 
-    def __init__(self, conninfo: str | ConnectionFactory, *, workers: int = 2) -> None:
+    def __init__(
+        self,
+        conninfo: str | ConnectionFactory,
+        *,
+        workers: int = 2,
+        stale_reader_after: timedelta | None = STALE_READER_AFTER,
+    ) -> None:
         """``conninfo``: a libpq connection string or a factory of new connections; ``workers``: how many models
-        may refresh at once (each on its own connection) when they do not depend on each other."""
+        may refresh at once (each on its own connection) when they do not depend on each other;
+        ``stale_reader_after``: how long a model may go without a successful refresh before the change images it
+        has not consumed are dropped and it is marked for a full refresh (None: never)."""
         if workers < 1:
             raise InvalidInput(f"workers must be at least 1, not {workers}", field="workers")
+        if stale_reader_after is not None and stale_reader_after <= timedelta(0):
+            raise InvalidInput(
+                f"stale_reader_after must be positive or None, not {stale_reader_after}", field="stale_reader_after"
+            )
         self._conninfo = conninfo
         self._workers = workers
+        self._stale_reader_after = stale_reader_after
 
     def _connect(self) -> Connection:
         if callable(self._conninfo):
@@ -312,20 +328,31 @@ class PostgresModelEngine:
         models refresh at once, each on a connection of its own. ``tenant_ids`` limits the work to those tenants'
         changes (and, for a full refresh, to their rows); ``full`` recomputes instead of applying changes. Returns
         one record per model, in DAG order, also written to ``models.refresh_log``; a model refreshed in full for
-        a reason other than ``full=True`` carries a warning. The first failure stops models not yet started and
-        is raised once those running have ended.
+        a reason other than ``full=True`` carries a warning. A model that fails stops only the models that read
+        it, directly or not: every other model is refreshed, consumed change images are pruned, and then the first
+        failure is raised.
         """
         wanted = {project.get(n).name for n in models} if models is not None else None
         scope = tuple(sorted(set(tenant_ids))) if tenant_ids is not None else None
         chosen = [m for m in project.models if wanted is None or m.name in wanted]
         if self._workers == 1 or len(chosen) == 1:
-            with self._connect() as conn:
-                records = [self._refresh_logged(conn, project, model, full, scope) for model in chosen]
+            done, failures = self._refresh_in_turn(project, chosen, full, scope)
         else:
-            records = self._refresh_concurrently(project, chosen, full, scope)
+            done, failures = self._refresh_concurrently(project, chosen, full, scope)
+        # Also after a failure: the inputs of the models that refreshed are pruned, and a reader that has not
+        # refreshed for too long stops holding its inputs' images (see prune_consumed).
         with self._connect() as conn:
-            prune_consumed(conn, project, chosen)
-        return records
+            prune_consumed(conn, project, chosen, stale_after=self._stale_reader_after)
+        if failures:
+            error = failures[0][1]
+            skipped = [m.name for m in chosen if m.name not in done and all(m.name != f for f, _ in failures)]
+            log.error(
+                "model refresh failed: %s; not refreshed, as they read a failed model: %s",
+                ", ".join(f"{name} ({type(exc).__name__})" for name, exc in failures),
+                ", ".join(skipped) or "none",
+            )
+            raise error
+        return [done[m.name] for m in chosen]
 
     def _refresh_logged(
         self, conn: Connection, project: ModelProject, model: Model, full: bool, scope: tuple[str, ...] | None
@@ -335,14 +362,42 @@ class PostgresModelEngine:
             log.warning("model %s refreshed in full: %s", model.name, record.warning)
         return record
 
+    def _refresh_in_turn(
+        self, project: ModelProject, chosen: list[Model], full: bool, scope: tuple[str, ...] | None
+    ) -> tuple[dict[str, RefreshRecord], list[tuple[str, Exception]]]:
+        """Refresh the models one after another on one connection (a new one after a failure); return the records
+        of those refreshed and the failures, in order. A model reading a failed or skipped one is skipped."""
+        done: dict[str, RefreshRecord] = {}
+        failures: list[tuple[str, Exception]] = []
+        blocked: set[str] = set()
+        conn: Connection | None = None
+        try:
+            for model in chosen:
+                if blocked.intersection(model.refs):
+                    blocked.add(model.name)
+                    continue
+                conn = conn or self._connect()
+                try:
+                    done[model.name] = self._refresh_logged(conn, project, model, full, scope)
+                except Exception as exc:  # raised by refresh() once the other models have run
+                    failures.append((model.name, exc))
+                    blocked.add(model.name)
+                    conn.close()  # it may be broken; the next model gets a new one
+                    conn = None
+        finally:
+            if conn is not None:
+                conn.close()
+        return done, failures
+
     def _refresh_concurrently(
         self, project: ModelProject, chosen: list[Model], full: bool, scope: tuple[str, ...] | None
-    ) -> list[RefreshRecord]:
+    ) -> tuple[dict[str, RefreshRecord], list[tuple[str, Exception]]]:
+        """As ``_refresh_in_turn``, up to ``workers`` models at once, the longest remaining chain first."""
         names = {m.name for m in chosen}
         waiting = {m.name: {r for r in m.refs if r in names} for m in chosen}
         by_name = {m.name: m for m in chosen}
         done: dict[str, RefreshRecord] = {}
-        failure: BaseException | None = None
+        failures: list[tuple[str, Exception]] = []
         idle: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         opened: list[Connection] = []
         ready: list[str] = []
@@ -354,9 +409,12 @@ class PostgresModelEngine:
                 conn = self._connect()
                 opened.append(conn)
             try:
-                return self._refresh_logged(conn, project, model, full, scope)
-            finally:
-                idle.put(conn)
+                record = self._refresh_logged(conn, project, model, full, scope)
+            except BaseException:
+                conn.close()  # it may be broken; the next model gets a new one
+                raise
+            idle.put(conn)
+            return record
 
         try:
             opened.append(self._connect())  # the first worker's, once it has read the durations
@@ -365,34 +423,35 @@ class PostgresModelEngine:
             with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="model-refresh") as pool:
                 running: dict[Future[RefreshRecord], str] = {}
                 while waiting or ready or running:
-                    if failure is None:
-                        for name in [n for n, parents in waiting.items() if not parents]:
-                            del waiting[name]
-                            ready.append(name)
-                        # The ready model with the longest way to the end of the DAG first, so that the last
-                        # models are not left to run alone while a worker sits idle.
-                        ready.sort(key=lambda n: priority[n])
-                        while ready and len(running) < self._workers:
-                            name = ready.pop()
-                            running[pool.submit(run, by_name[name])] = name
+                    for name in [n for n, parents in waiting.items() if not parents]:
+                        del waiting[name]
+                        ready.append(name)
+                    # The ready model with the longest way to the end of the DAG first, so that the last models are
+                    # not left to run alone while a worker sits idle.
+                    ready.sort(key=lambda n: priority[n])
+                    while ready and len(running) < self._workers:
+                        name = ready.pop()
+                        running[pool.submit(run, by_name[name])] = name
                     if not running:
                         break
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in finished:
                         name = running.pop(future)
                         error = future.exception()
-                        if error is not None:
-                            failure = failure or error
+                        if isinstance(error, Exception):
+                            failures.append((name, error))
+                            for reader in project.descendants(name):
+                                waiting.pop(reader.name, None)  # never ready: it reads the failed model
                             continue
+                        if error is not None:
+                            raise error
                         done[name] = future.result()
                         for parents in waiting.values():
                             parents.discard(name)
         finally:
             for conn in opened:
                 conn.close()
-        if failure is not None:
-            raise failure
-        return [done[m.name] for m in chosen]
+        return done, failures
 
     def _last_durations(self, conn: Connection, full: bool) -> dict[str, float]:
         """Each model's duration in its latest refresh of the same mode (among the latest log entries)."""
@@ -415,7 +474,7 @@ class PostgresModelEngine:
         scope: tuple[str, ...] | None,
     ) -> RefreshRecord:
         started = time.perf_counter()
-        model_lock = f"tenant_analytics.models.refresh:{model.name}"
+        model_lock = refresh_lock(model.name)
         with conn.transaction():
             # Session-level: held across retries; a lock taken inside the transaction would fix its snapshot first.
             conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (model_lock,))

@@ -472,41 +472,118 @@ def test_a_store_with_the_older_jsonb_change_log_is_upgraded_and_caught_up_in_fu
         assert_all_equal_full(conn)
 
 
-def test_a_failing_model_stops_the_models_that_read_it_and_its_error_is_raised(models_db: str, tmp_path: Path) -> None:
-    # Given a model that divides by zero once a failed event lands, a model above it, and one beside it
+def fragile_project(tmp_path: Path) -> ModelProject:
+    """A model that divides by zero once a failed event lands, a model reading it, and an independent one after
+    both in DAG order."""
     header = "{{ config(grain=['tenant_id']) }}\nSELECT e.tenant_id, COUNT(*) AS events"
     source = " FROM {{ source('messaging.events') }} AS e GROUP BY e.tenant_id"
     files = {
         "fragile": header + ", SUM(10 / (CASE WHEN e.event_type = 'failed' THEN 0 ELSE 1 END)) AS tens" + source,
-        "above": "{{ config(grain=['tenant_id']) }}\nSELECT f.tenant_id, SUM(f.events) AS events "
+        "fragile_above": "{{ config(grain=['tenant_id']) }}\nSELECT f.tenant_id, SUM(f.events) AS events "
         "FROM {{ ref('fragile') }} AS f GROUP BY f.tenant_id",
-        "beside": header + source,
+        "later": header + source,
     }
+    (tmp_path / "messaging").mkdir(exist_ok=True)
     for name, text in files.items():
-        (tmp_path / "messaging").mkdir(exist_ok=True)
         (tmp_path / "messaging" / f"{name}.sql").write_text(text)
-    project = load_project(tmp_path)
-    engine = PostgresModelEngine(models_db, workers=2)
+    return load_project(tmp_path)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_model_stops_only_the_models_that_read_it_and_its_error_is_raised(
+    models_db: str, tmp_path: Path, workers: int
+) -> None:
+    # Given a model that will fail, a model above it, and an independent one after both in DAG order
+    project = fragile_project(tmp_path)
+    assert [m.name for m in project.models].index("later") == 2
+    engine = PostgresModelEngine(models_db, workers=workers)
     engine.ensure(project)
     with connect(models_db) as conn:
         conn.execute(*upsert_event("acme", 1, "sent", 0, 1, 10, "sms", None))
         engine.refresh(project)
         conn.execute(*upsert_event("acme", 1, "failed", 1, 1, 10, "sms", "E1"))
 
-        # When the models are refreshed, two at a time
+        # When the models are refreshed (one at a time, or two at a time)
         with pytest.raises(psycopg.errors.DivisionByZero):
             engine.refresh(project)
 
         # Then the model reading the failed one did not run, the independent one did, and nothing was half-written
         runs = dict(conn.execute("SELECT model, count(*) FROM models.refresh_log GROUP BY model").fetchall())
-        assert runs == {"fragile": 1, "above": 1, "beside": 2}
-        assert summary(conn, "beside") == [("acme", 2)]
-        assert summary(conn, "above") == [("acme", 1)]
+        assert runs == {"fragile": 1, "fragile_above": 1, "later": 2}
+        assert summary(conn, "later") == [("acme", 2)]
+        assert summary(conn, "fragile_above") == [("acme", 1)]
+        # And the images the failed model has not read are kept for it
+        pending = conn.execute('SELECT count(*) FROM models."changes:messaging.events"').fetchone()
+        assert pending == (1,)
 
 
-def test_the_engine_refuses_fewer_than_one_worker() -> None:
+def test_a_model_failing_for_longer_than_the_limit_stops_holding_back_images_and_catches_up_in_full(
+    models_db: str, tmp_path: Path
+) -> None:
+    # Given a failing model whose last successful refresh was 25 hours ago, beside one that keeps refreshing
+    project = fragile_project(tmp_path)
+    engine = PostgresModelEngine(models_db, stale_reader_after=timedelta(hours=24))
+    engine.ensure(project)
+    with connect(models_db) as conn:
+        conn.execute(*upsert_event("acme", 1, "sent", 0, 1, 10, "sms", None))
+        engine.refresh(project)
+        conn.execute(*upsert_event("acme", 1, "failed", 1, 1, 10, "sms", "E1"))
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            engine.refresh(project)
+        conn.execute(*upsert_event("acme", 2, "sent", 2, 1, 10, "sms", None))
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            PostgresModelEngine(models_db, stale_reader_after=None).refresh(project)
+        images = 'SELECT count(*) FROM models."changes:messaging.events"'
+        assert conn.execute(images).fetchone() == (2,)  # without a limit they are kept for the failing model
+        conn.execute("UPDATE models.model_state SET refreshed_at = now() - interval '25 hours' WHERE model = 'fragile'")
+
+        # When the models are refreshed again, still failing
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            engine.refresh(project)
+
+        # Then the failing model is marked for a full refresh saying why, and its unread images are gone
+        reason = conn.execute("SELECT needs_full FROM models.model_state WHERE model = 'fragile'").fetchone()
+        assert reason is not None and "no successful refresh for more than 1 day" in reason[0]
+        assert conn.execute(images).fetchone() == (0,)
+        # And once the bad event is gone, it and the model above it catch up in full and equal a recomputation
+        conn.execute("DELETE FROM messaging.events WHERE event_type = 'failed'")
+        records = {r.model: r for r in engine.refresh(project)}
+        assert records["fragile"].mode == "full" and "changes it had not read were dropped" in str(
+            records["fragile"].warning
+        )
+        assert records["fragile_above"].mode == "full" and records["later"].mode == "incremental"
+        assert_all_equal_full(conn, project)
+        assert summary(conn, "fragile") == [("acme", 2, 20)]
+
+
+def test_a_model_marked_for_a_full_refresh_does_not_hold_back_the_images_of_its_inputs(
+    models_db: str, tmp_path: Path
+) -> None:
+    # Given two readers of the events, one of them marked for a full refresh, and a change to the events
+    project = fragile_project(tmp_path)
+    engine = PostgresModelEngine(models_db)
+    engine.ensure(project)
+    with connect(models_db) as conn:
+        conn.execute(*upsert_event("acme", 1, "sent", 0, 1, 10, "sms", None))
+        engine.refresh(project)
+        conn.execute("UPDATE models.model_state SET needs_full = 'marked by the test' WHERE model = 'fragile'")
+        conn.execute(*upsert_event("acme", 2, "sent", 1, 1, 10, "sms", None))
+
+        # When the other reader is refreshed
+        engine.refresh(project, models=["later"])
+
+        # Then the events' images are dropped, since the marked model will not read them
+        assert conn.execute('SELECT count(*) FROM models."changes:messaging.events"').fetchone() == (0,)
+        # And its full refresh still gets every level right
+        assert {r.model: r.mode for r in engine.refresh(project)}["fragile"] == "full"
+        assert_all_equal_full(conn, project)
+
+
+def test_the_engine_refuses_fewer_than_one_worker_and_a_limit_that_is_not_positive() -> None:
     with pytest.raises(InvalidInput, match="workers must be at least 1, not 0"):
         PostgresModelEngine("postgresql://unused", workers=0)
+    with pytest.raises(InvalidInput, match="stale_reader_after must be positive or None, not 0:00:00"):
+        PostgresModelEngine("postgresql://unused", stale_reader_after=timedelta(0))
 
 
 def test_change_images_every_reader_consumed_are_deleted_after_the_refresh(engine_db: str) -> None:
