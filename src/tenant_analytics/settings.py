@@ -33,6 +33,12 @@ class StoreConfig(BaseModel):
         " import role) or 'copy' (the function fetches the object and streams it through COPY; local stores)",
     )
     s3_import_region: str | None = Field(default=None, description="region of the bucket 'aws_s3' imports from")
+    stale_model_after_hours: float = Field(
+        default=24,
+        gt=0,
+        description="PostgreSQL stores: a model without a successful refresh for this long stops holding back its"
+        " inputs' change images; they are dropped and it is marked to catch up in full",
+    )
 
     @model_validator(mode="after")
     def _aws_s3_needs_a_region(self) -> StoreConfig:

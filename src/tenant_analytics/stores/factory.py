@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from psycopg.conninfo import make_conninfo
@@ -55,7 +56,12 @@ def open_store(store_id: str, settings: Settings) -> AnalyticsStore:
     if cfg is None:
         raise InvalidInput(f"store '{store_id}' is not configured (configured: {sorted(settings.stores)})")
     if cfg.engine == "postgres" or cfg.dsn:
-        store = PostgresStore(store_id, postgres_conninfo(cfg), s3_import=s3_importer(cfg))
+        store = PostgresStore(
+            store_id,
+            postgres_conninfo(cfg),
+            s3_import=s3_importer(cfg),
+            stale_model_after=timedelta(hours=cfg.stale_model_after_hours),
+        )
     else:
         from tenant_analytics.stores.redshift import RedshiftDataStore
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -21,6 +22,7 @@ from psycopg import sql
 from tenant_analytics.constants import OPERATIONAL_SCHEMA
 from tenant_analytics.errors import InvalidInput, StoreUnavailable
 from tenant_analytics.models import PostgresModelEngine, RefreshRecord
+from tenant_analytics.models.capture import STALE_READER_AFTER
 from tenant_analytics.sources.messaging import MessagingBatch
 from tenant_analytics.stores.base import CuratedFiles, MergeStats
 from tenant_analytics.stores.messaging import (
@@ -84,7 +86,15 @@ class PostgresStore:
 
     dialect = "postgres"
 
-    def __init__(self, store_id: str, conninfo: str, *, s3_import: S3FileImporter | None = None) -> None:
+    def __init__(
+        self,
+        store_id: str,
+        conninfo: str,
+        *,
+        s3_import: S3FileImporter | None = None,
+        stale_model_after: timedelta = STALE_READER_AFTER,
+    ) -> None:
+        """``stale_model_after``: see ``PostgresModelEngine``'s ``stale_reader_after``."""
         self.store_id = store_id
         self._conninfo = conninfo
         self._s3_import = s3_import  # how unloaded files get in; None: this store imports none
@@ -92,7 +102,7 @@ class PostgresStore:
         self._local = threading.local()
         self._all: list[psycopg.Connection[tuple[Any, ...]]] = []
         self._lock = threading.Lock()
-        self._models = PostgresModelEngine(conninfo)
+        self._models = PostgresModelEngine(conninfo, stale_reader_after=stale_model_after)
 
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
         conn: psycopg.Connection[tuple[Any, ...]] | None = getattr(self._local, "conn", None)
