@@ -341,8 +341,13 @@ class PostgresModelEngine:
             done, failures = self._refresh_concurrently(project, chosen, full, scope)
         # Also after a failure: the inputs of the models that refreshed are pruned, and a reader that has not
         # refreshed for too long stops holding its inputs' images (see prune_consumed).
-        with self._connect() as conn:
-            prune_consumed(conn, project, chosen, stale_after=self._stale_reader_after)
+        try:
+            with self._connect() as conn:
+                prune_consumed(conn, project, chosen, stale_after=self._stale_reader_after)
+        except (psycopg.Error, StoreUnavailable):
+            if not failures:
+                raise
+            log.warning("change images were not pruned after the failed refresh", exc_info=True)
         if failures:
             error = failures[0][1]
             skipped = [m.name for m in chosen if m.name not in done and all(m.name != f for f, _ in failures)]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tenant_analytics.errors import InvalidInput
+from tenant_analytics.errors import InvalidInput, StoreUnavailable
 from tenant_analytics.models import ModelProject, PostgresModelEngine, load_project, model_query_postgres
 
 pytestmark = pytest.mark.xdist_group("models")
@@ -515,6 +515,29 @@ def test_a_failing_model_stops_only_the_models_that_read_it_and_its_error_is_rai
         # And the images the failed model has not read are kept for it
         pending = conn.execute('SELECT count(*) FROM models."changes:messaging.events"').fetchone()
         assert pending == (1,)
+
+
+def test_the_model_failure_is_raised_even_when_pruning_afterwards_cannot_connect(
+    models_db: str, tmp_path: Path
+) -> None:
+    # Given a failing model, and a store that refuses the third connection (the one pruning would use)
+    project = fragile_project(tmp_path)
+    PostgresModelEngine(models_db).ensure(project)
+    with connect(models_db) as conn:
+        conn.execute(*upsert_event("acme", 1, "failed", 1, 1, 10, "sms", "E1"))
+    opened: list[int] = []
+
+    def factory() -> psycopg.Connection[Any]:
+        opened.append(1)
+        if len(opened) == 3:
+            raise StoreUnavailable("model store is unreachable: refused by the test")
+        return psycopg.connect(models_db, autocommit=True)
+
+    # When the models are refreshed one at a time (the failed model's connection is replaced for the next)
+    # Then the model's own error is raised, not the pruning's
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        PostgresModelEngine(factory, workers=1).refresh(project)
+    assert len(opened) == 3
 
 
 def test_a_model_failing_for_longer_than_the_limit_stops_holding_back_images_and_catches_up_in_full(
