@@ -258,6 +258,10 @@ class ExactlyOnce(RuleBasedStateMachine):
             # committed, then died: Lambda redelivers the same batch
             self._checkpointed_upto(shard, batch[-1].sequence)
             return
+        finally:
+            # a fault belongs to this delivery: a failure queue told to fail a batch without rejections does not
+            # fail a later one (where a crash after commit would then have committed less than the whole batch)
+            self.sink.limit = None
         if fault in (None, "sink_partial"):
             # records at or below the shard's checkpoint are skipped, not re-processed
             assert outcome.skipped_at_checkpoint == already_done
