@@ -489,6 +489,15 @@ def fragile_project(tmp_path: Path) -> ModelProject:
     return load_project(tmp_path)
 
 
+def refresh_then_land_a_failed_event(engine: PostgresModelEngine, project: ModelProject, url: str) -> None:
+    """Ensure and refresh ``project`` over one sent message, then land the event that makes 'fragile' fail."""
+    engine.ensure(project)
+    with connect(url) as conn:
+        conn.execute(*upsert_event("acme", 1, "sent", 0, 1, 10, "sms", None))
+        engine.refresh(project)
+        conn.execute(*upsert_event("acme", 1, "failed", 1, 1, 10, "sms", "E1"))
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_failing_model_stops_only_the_models_that_read_it_and_its_error_is_raised(
     models_db: str, tmp_path: Path, workers: int
@@ -497,12 +506,8 @@ def test_a_failing_model_stops_only_the_models_that_read_it_and_its_error_is_rai
     project = fragile_project(tmp_path)
     assert [m.name for m in project.models].index("later") == 2
     engine = PostgresModelEngine(models_db, workers=workers)
-    engine.ensure(project)
+    refresh_then_land_a_failed_event(engine, project, models_db)
     with connect(models_db) as conn:
-        conn.execute(*upsert_event("acme", 1, "sent", 0, 1, 10, "sms", None))
-        engine.refresh(project)
-        conn.execute(*upsert_event("acme", 1, "failed", 1, 1, 10, "sms", "E1"))
-
         # When the models are refreshed (one at a time, or two at a time)
         with pytest.raises(psycopg.errors.DivisionByZero):
             engine.refresh(project)
@@ -546,11 +551,8 @@ def test_a_model_failing_for_longer_than_the_limit_stops_holding_back_images_and
     # Given a failing model whose last successful refresh was 25 hours ago, beside one that keeps refreshing
     project = fragile_project(tmp_path)
     engine = PostgresModelEngine(models_db, stale_reader_after=timedelta(hours=24))
-    engine.ensure(project)
+    refresh_then_land_a_failed_event(engine, project, models_db)
     with connect(models_db) as conn:
-        conn.execute(*upsert_event("acme", 1, "sent", 0, 1, 10, "sms", None))
-        engine.refresh(project)
-        conn.execute(*upsert_event("acme", 1, "failed", 1, 1, 10, "sms", "E1"))
         with pytest.raises(psycopg.errors.DivisionByZero):
             engine.refresh(project)
         conn.execute(*upsert_event("acme", 2, "sent", 2, 1, 10, "sms", None))
