@@ -97,6 +97,8 @@ AURORA_STORE_ID: Final = "aurora-1"
 OPERATIONAL_STORE_ID: Final = AURORA_STORE_ID  # where Redshift tenants' top-level metrics are copied for reporting
 OPERATIONAL_SCHEMA: Final = "operational"
 OPERATIONAL_MODELS: Final[tuple[str, ...]] = ("tenant_daily",)  # models copied, by name
+# A model without a successful refresh for this long stops holding back its inputs' change images (per store).
+STALE_MODEL_AFTER_HOURS: Final = 24
 # Where Redshift UNLOADs the operational export in the curated bucket: <prefix><model>/run=<id>/ (expired after days).
 OPERATIONAL_EXPORT_PREFIX: Final = "exports/operational/"
 REDSHIFT_STORE_ID: Final = "redshift-1"

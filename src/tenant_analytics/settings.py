@@ -34,7 +34,7 @@ class StoreConfig(BaseModel):
     )
     s3_import_region: str | None = Field(default=None, description="region of the bucket 'aws_s3' imports from")
     stale_model_after_hours: float = Field(
-        default=24,
+        default=c.STALE_MODEL_AFTER_HOURS,
         gt=0,
         description="PostgreSQL stores: a model without a successful refresh for this long stops holding back its"
         " inputs' change images; they are dropped and it is marked to catch up in full",

@@ -23,6 +23,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlglot import exp
 
+from tenant_analytics.constants import STALE_MODEL_AFTER_HOURS
 from tenant_analytics.errors import InvalidInput
 from tenant_analytics.models.delta import SIGN
 from tenant_analytics.models.project import MODEL_SCHEMA, Model, ModelProject, input_table
@@ -36,7 +37,7 @@ SEQ = "__seq"  # change-table column: the capturing statement's value of models.
 _CAPTURE_LOCK = "tenant_analytics.models.capture"
 _TRUNCATE_FROM_BYTES = 1 << 20  # a change table this large is truncated rather than deleted from, when it can be
 # A model without a successful refresh for this long stops holding back its inputs' change images (prune_consumed).
-STALE_READER_AFTER = timedelta(hours=24)
+STALE_READER_AFTER = timedelta(hours=STALE_MODEL_AFTER_HOURS)
 
 CAPTURE_CATALOG = f"""
 -- one value per capturing statement: the images a statement logs share it, and its last value under the

@@ -350,7 +350,8 @@ class PostgresModelEngine:
             log.warning("change images were not pruned after the failed refresh", exc_info=True)
         if failures:
             error = failures[0][1]
-            skipped = [m.name for m in chosen if m.name not in done and all(m.name != f for f, _ in failures)]
+            failed = {name for name, _ in failures}
+            skipped = [m.name for m in chosen if m.name not in done and m.name not in failed]
             log.error(
                 "model refresh failed: %s; not refreshed, as they read a failed model: %s",
                 ", ".join(f"{name} ({type(exc).__name__})" for name, exc in failures),
