@@ -26,7 +26,7 @@ from .constructs.stores import AnalyticsStores
 
 
 class PipelineStack(Stack):
-    """Plan -> (export -> transform -> load -> publish) per batch, every hour."""
+    """Plan -> (export -> transform -> load -> refresh -> publish) per batch -> collect, every hour."""
 
     def __init__(
         self,
@@ -90,6 +90,13 @@ class PipelineStack(Stack):
         self.publish = function(
             "publish", "Advance data_version and freshness; record failures", Duration.minutes(5), in_vpc=True
         )
+        # Pure logic over the state machine's own state: no network, no grants.
+        self.collect = function(
+            "collect",
+            "Gather batch outcomes; split failed batches to rerun tenant by tenant",
+            Duration.minutes(1),
+            in_vpc=False,
+        )
         self.refresh = function(
             "refresh", "Refresh models after a load, and on a schedule", Duration.minutes(15), in_vpc=True
         )
@@ -146,6 +153,7 @@ class PipelineStack(Stack):
             "export": self.export,
             "load": self.load,
             "publish": self.publish,
+            "collect": self.collect,
             "refresh": self.refresh,
         }
         self.pipeline = HourlyPipeline(

@@ -22,16 +22,13 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=PIPELINE_SERVICE)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    state = BatchState.model_validate(event)
-    step = publish_batch(state, runtime.registry(), runtime.cursors())
-    if step.done:  # metrics once per batch, when its outcome is final
-        result = step.outcome
-        metrics.add_metric(name="TenantsLoaded", unit=MetricUnit.Count, value=len(result.loaded))
-        metrics.add_metric(name=FAILED_TENANTS_METRIC, unit=MetricUnit.Count, value=len(result.failed))
-        if result.freshness_lag_seconds is not None:
-            metrics.add_metric(name=FRESHNESS_METRIC, unit=MetricUnit.Seconds, value=result.freshness_lag_seconds)
-        if result.failed:
-            logger.warning("tenants failed", extra={"failed": [f.model_dump() for f in result.failed]})
-    else:
-        logger.info("retrying tenant by tenant", extra={"next": step.state.batch.tenants if step.state else []})
-    return step.model_dump(mode="json", exclude_none=True)
+    result = publish_batch(BatchState.model_validate(event), runtime.registry(), runtime.cursors())
+    metrics.add_metric(name="TenantsLoaded", unit=MetricUnit.Count, value=len(result.loaded))
+    metrics.add_metric(name=FAILED_TENANTS_METRIC, unit=MetricUnit.Count, value=len(result.failed))
+    if result.freshness_lag_seconds is not None:
+        metrics.add_metric(name=FRESHNESS_METRIC, unit=MetricUnit.Seconds, value=result.freshness_lag_seconds)
+    if result.failed:
+        logger.warning("tenants failed", extra={"failed": [f.model_dump() for f in result.failed]})
+    if result.retried_alone:
+        logger.info("shared step failed; tenants run again alone", extra={"tenants": result.retried_alone})
+    return result.model_dump(mode="json", exclude_none=True, by_alias=True)

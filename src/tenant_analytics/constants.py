@@ -57,6 +57,7 @@ LAMBDA_HANDLERS: Final[dict[str, str]] = {
     "export": "lambdas.export.handler.lambda_handler",
     "load": "lambdas.load.handler.lambda_handler",
     "publish": "lambdas.publish.handler.lambda_handler",
+    "collect": "lambdas.collect.handler.lambda_handler",
     "refresh": "lambdas.refresh.handler.lambda_handler",
     "query": "lambdas.query.handler.lambda_handler",
     "authorizer": "lambdas.authorizer.handler.lambda_handler",

@@ -27,7 +27,7 @@ HOURLY_CRON = "cron(5 * * * ? *)"
 
 
 class HourlyPipeline(Construct):
-    """STANDARD state machine, logging ALL to an encrypted group, traced; may invoke only its five functions,
+    """STANDARD state machine, logging ALL to an encrypted group, traced; may invoke only its six functions,
     start/poll only the transform job and job runs of the Spark application, and pass only its job role."""
 
     def __init__(
@@ -57,6 +57,7 @@ class HourlyPipeline(Construct):
                 "ExportFunctionArn": functions["export"].function_arn,
                 "LoadFunctionArn": functions["load"].function_arn,
                 "PublishFunctionArn": functions["publish"].function_arn,
+                "CollectFunctionArn": functions["collect"].function_arn,
                 "RefreshFunctionArn": functions["refresh"].function_arn,
                 "TransformJobName": transform_job_name,
                 "EmrApplicationId": spark.application.attr_application_id,
@@ -98,7 +99,7 @@ class HourlyPipeline(Construct):
             self.state_machine,
             "AwsSolutions-IAM5",
             "Log delivery (logs:*LogDelivery*, DescribeLogGroups/ResourcePolicies) and X-Ray trace writes accept"
-            " no resource ARN; lambda:InvokeFunction covers the versions/aliases (<arn>:*) of the five functions.",
+            " no resource ARN; lambda:InvokeFunction covers the versions/aliases (<arn>:*) of the six functions.",
             findings=(
                 ANY_RESOURCE,
                 *(resource_finding(self, f"{function.function_arn}:*") for function in functions.values()),

@@ -331,3 +331,30 @@ def test_network_is_isolated_with_endpoints_and_flow_logs(synth: SynthResult) ->
     endpoints = [resource["Properties"] for _, _, resource in synth.resources("AWS::EC2::VPCEndpoint")]
     services = {_flatten(props["ServiceName"]).rsplit(".", 1)[-1] for props in endpoints}
     assert {"s3", "dynamodb", "secretsmanager", "sts", "logs", "kms", "glue", "redshift-data"} <= services
+
+
+def test_failed_batches_rerun_through_the_same_map_by_a_function_with_no_data_access(synth: SynthResult) -> None:
+    # The batch Map hands its outcomes to the collect step, which loops back to the Map while batches remain
+    definition = json.loads((REPO / "state_machines" / c.ASL_HOURLY).read_text())
+    states = definition["States"]
+    assert states["ProcessBatches"]["Next"] == "CollectOutcomes"
+    assert states["CollectOutcomes"]["Parameters"]["FunctionName"] == "${CollectFunctionArn}"
+    assert states["CollectOutcomes"]["Next"] == "RerunTenantsAlone"
+    assert states["RerunTenantsAlone"]["Choices"] == [
+        {"Variable": "$.batches[0]", "IsPresent": True, "Next": "ProcessBatches"}
+    ]
+    assert states["RerunTenantsAlone"]["Default"] == "Summarize"
+    assert states["Summarize"]["Parameters"]["batches.$"] == "$.outcomes"
+    # and the collect function runs outside the VPC with no grant to any table, bucket, secret or store
+    function_id = _function_id(synth, "collect")
+    _, _, function = next(r for r in synth.resources("AWS::Lambda::Function") if r[1] == function_id)
+    assert "VpcConfig" not in function["Properties"]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    actions = {
+        action
+        for _, _, policy in synth.resources("AWS::IAM::Policy")
+        if {"Ref": role_id} in policy["Properties"].get("Roles", [])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    }
+    assert not {a for a in actions if a.split(":")[0] in {"dynamodb", "s3", "secretsmanager", "rds", "redshift-data"}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -342,12 +343,21 @@ def test_one_tenant_failing_its_transform_among_twenty_fails_alone(
     import glue_jobs.transform_support as job
 
     real_run = job.run
+    running, peak, counting = 0, 0, threading.Lock()
 
     def run(spark, args):  # type: ignore[no-untyped-def]
-        manifest = spark.sparkContext.wholeTextFiles(args.manifest).first()[1]
-        if "tenant_id=t07/" in manifest:
-            raise RuntimeError("corrupt input for t07")
-        return real_run(spark, args)
+        nonlocal running, peak
+        with counting:
+            running += 1
+            peak = max(peak, running)
+        try:
+            manifest = spark.sparkContext.wholeTextFiles(args.manifest).first()[1]
+            if "tenant_id=t07/" in manifest:
+                raise RuntimeError("corrupt input for t07")
+            return real_run(spark, args)
+        finally:
+            with counting:
+                running -= 1
 
     monkeypatch.setattr(job, "run", run)
     with SourceServer(data, now=END) as server:
@@ -357,10 +367,12 @@ def test_one_tenant_failing_its_transform_among_twenty_fails_alone(
         # When the hour runs
         execution = platform.run_hour()
 
-    # Then the execution succeeds, nineteen tenants are loaded, and t07's failure is recorded and reported
+    # Then the execution succeeds, nineteen tenants are loaded, and t07's failure is recorded and reported, in
+    # the one batch's outcome
     assert execution["status"] == "SUCCEEDED"
     batches = execution["output"]["batches"]
     assert len(batches) == 1
+    assert sorted(batches[0]["retried_alone"]) == sorted(s.tenant_id for s in specs)
     assert sorted(batches[0]["loaded"]) == sorted(s.tenant_id for s in specs if s.tenant_id != "t07")
     assert set(failures(execution)) == {"t07"} and "ended FAILED" in failures(execution)["t07"]
     listed = {t.tenant_id: t for t in platform.registry.list()}
@@ -370,6 +382,8 @@ def test_one_tenant_failing_its_transform_among_twenty_fails_alone(
             t = listed[spec.tenant_id]
             assert t.status is TenantStatus.ACTIVE and t.data_version == 1
             assert store_rows(pg_admin, db_prefix, t.store, t.tenant_id) == expected_rows(data[t.tenant_id], END)
+    # and the tenants ran again side by side, not one after another
+    assert peak > 1
 
 
 def test_bad_records_are_quarantined_with_reasons_and_the_rest_loads(

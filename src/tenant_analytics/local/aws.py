@@ -330,6 +330,7 @@ def _create_resources(home: Path) -> tuple[Any, str]:
             "ExportFunctionArn": arns["export"],
             "LoadFunctionArn": arns["load"],
             "PublishFunctionArn": arns["publish"],
+            "CollectFunctionArn": arns["collect"],
             "RefreshFunctionArn": arns["refresh"],
             "TransformJobName": settings.transform_job_name,
             "EmrApplicationId": emr_application_id,

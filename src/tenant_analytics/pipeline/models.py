@@ -15,6 +15,9 @@ class Batch(BaseModel):
     tenants: list[str] = Field(min_length=1)
     engine: Literal["glue", "emr"] = "glue"
     rows: int = 0
+    retry_of: str | None = Field(
+        default=None, description="the batch whose shared step failed, of which this batch runs one tenant again"
+    )
 
 
 class PlanRequest(BaseModel):
@@ -134,14 +137,33 @@ class PublishResult(BaseModel):
     freshness_lag_seconds: int | None = Field(
         default=None, description="seconds from the end of the published hour to now (None if nothing published)"
     )
+    retried_alone: list[str] = Field(
+        default_factory=list,
+        description="tenants a failed shared step left undecided; each ran again in a batch of its own, whose outcome"
+        " is merged into this one",
+    )
+    unrecorded_tenants: list[str] = Field(
+        default_factory=list, description="tenants of a failure the publish step could not record (see error)"
+    )
+    error: StateError | None = None
+
+    def merge(self, other: PublishResult) -> None:
+        """Add ``other``'s outcome (a re-run of some of this batch's tenants) to this one."""
+        self.loaded += other.loaded
+        self.unchanged += other.unchanged
+        self.failed += other.failed
+        self.records_exported += other.records_exported
+        for stream, records in other.records_by_stream.items():
+            self.records_by_stream[stream] = self.records_by_stream.get(stream, 0) + records
+        self.records_quarantined += other.records_quarantined
+        lags = [lag for lag in (self.freshness_lag_seconds, other.freshness_lag_seconds) if lag is not None]
+        self.freshness_lag_seconds = max(lags) if lags else None
+        self.unrecorded_tenants += other.unrecorded_tenants
+        self.error = self.error or other.error
 
 
 class BatchState(BaseModel):
-    """The state of one Map iteration, as it grows through export, transform and load.
-
-    When a shared step fails for a batch of several tenants, the batch is run again tenant by tenant:
-    ``retry_queue`` holds the tenants still to run alone and ``outcome`` what has been published so far.
-    """
+    """The state of one Map iteration, as it grows through export, transform and load."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -153,13 +175,18 @@ class BatchState(BaseModel):
     load: LoadResult | None = None
     refresh: RefreshResult | None = None
     error: StateError | None = None
-    retry_queue: list[str] = Field(default_factory=list)
-    outcome: PublishResult | None = None
 
 
-class PublishStep(BaseModel):
-    """What the publish step hands back to the state machine: go on with ``state``, or end with ``outcome``."""
+class PipelineRound(BaseModel):
+    """The execution's state between passes of the batch Map: the batches of the pass that ran, their outcomes
+    (in the same order), and the outcomes gathered so far (one per planned batch)."""
 
-    done: bool
-    outcome: PublishResult
-    state: BatchState | None = None
+    model_config = ConfigDict(extra="ignore")
+
+    hour: datetime
+    run_id: str
+    max_concurrency: int
+    poll_seconds: int
+    batches: list[Batch]
+    results: list[PublishResult] = Field(default_factory=list)
+    outcomes: list[PublishResult] = Field(default_factory=list)

@@ -9,7 +9,7 @@ from tenant_analytics.tenants.models import TenantStatus
 from tenant_analytics.tenants.registry import TenantRegistry
 
 from .cursors import CursorStore
-from .models import Batch, BatchState, PublishResult, PublishStep, TenantFailure
+from .models import BatchState, PublishResult, TenantFailure
 
 
 def publish_batch(
@@ -17,17 +17,17 @@ def publish_batch(
     registry: TenantRegistry,
     cursors: CursorStore,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> PublishStep:
-    """Record this pass's outcome per tenant and say what runs next.
+) -> PublishResult:
+    """Record the batch's outcome per tenant and return it.
 
-    A failed shared step (transform, load) of a multi-tenant batch fails no tenant yet: those tenants are
-    queued to run again one by one, so only a tenant that fails on its own is marked failed.
+    A failed shared step (export, transform, load) of a multi-tenant batch fails no tenant: those tenants are
+    returned in ``retried_alone``, and the state machine runs each again in a batch of its own (see
+    :func:`~tenant_analytics.pipeline.rounds.collect_round`), so only a tenant that fails on its own is marked failed.
     """
     loaded_through = state.hour + timedelta(hours=1)
-    outcome = state.outcome or PublishResult(batch_id=state.batch.batch_id)
+    outcome = PublishResult(batch_id=state.batch.batch_id)
     export = state.step.export if state.step else None
     failures: list[TenantFailure] = list(export.failures) if export else []
-    queue = list(state.retry_queue)
     if export is not None:
         outcome.records_exported += sum(e.records for e in export.exported)
         for exported in export.exported:
@@ -37,7 +37,7 @@ def publish_batch(
     if state.error is not None:
         in_flight = [e.tenant_id for e in export.exported] if export else list(state.batch.tenants)
         if len(in_flight) > 1:
-            queue = in_flight + queue
+            outcome.retried_alone = in_flight
         else:
             step = "transform" if state.error.error == "TransformFailed" else "batch"
             cause = f"{state.error.error}: {state.error.cause or 'no cause given'}"
@@ -60,14 +60,4 @@ def publish_batch(
     outcome.failed += failures
     if outcome.loaded or outcome.unchanged:
         outcome.freshness_lag_seconds = max(0, int((clock() - loaded_through).total_seconds()))
-    if not queue:
-        return PublishStep(done=True, outcome=outcome)
-    following = BatchState(
-        batch=Batch(batch_id=f"{outcome.batch_id}-{queue[0]}", tenants=[queue[0]], engine=state.batch.engine),
-        hour=state.hour,
-        run_id=state.run_id,
-        poll_seconds=state.poll_seconds,
-        retry_queue=queue[1:],
-        outcome=outcome,
-    )
-    return PublishStep(done=False, outcome=outcome, state=following)
+    return outcome
