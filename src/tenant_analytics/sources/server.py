@@ -305,7 +305,10 @@ class SourceServer:
 
     def base_url(self, tenant_id: str) -> str:
         """Return the API base of a tenant, e.g. ``http://127.0.0.1:PORT/tenants/acme``."""
-        return f"http://{self._host}:{self.port}/tenants/{quote(tenant_id, safe='')}"
+        return self._base_url(self.port, tenant_id)
+
+    def _base_url(self, port: int, tenant_id: str) -> str:
+        return f"http://{self._host}:{port}/tenants/{quote(tenant_id, safe='')}"
 
     def export_url(self, tenant_id: str) -> str:
         """Return the full URL of a tenant's incremental ticket export endpoint (without query)."""
@@ -392,7 +395,9 @@ class SourceServer:
                 self._faults_served[fault[0]] += 1
             return fault
 
-    def _handle(self, target: str, headers: Message | None = None) -> _Response:
+    def _handle(self, target: str, headers: Message | None, port: int) -> _Response:
+        """Answer one request that came in on ``port`` (its own: a request still being answered while the server
+        stops must not need the server)."""
         fault = self._next_fault(target)
         kind: FaultKind | None = None
         if fault is not None:
@@ -421,7 +426,7 @@ class SourceServer:
             )
         query = parse_qs(split.query, keep_blank_values=True)
         now_s = math.floor(self.now.timestamp())
-        url = self.endpoint_url(tenant_id, entity)
+        url = self._base_url(port, tenant_id) + ENDPOINTS[entity].path
         try:
             if entity == "tickets":
                 page = self._cursor_page(url, "tickets", source.tickets, query, now_s)
@@ -594,7 +599,7 @@ def _handler_for(server: SourceServer) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
-            response = server._handle(self.path, self.headers)
+            response = server._handle(self.path, self.headers, int(self.connection.getsockname()[1]))
             try:
                 self.send_response(response.status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")

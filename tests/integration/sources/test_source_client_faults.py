@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import json
 import socket
+import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -172,3 +176,35 @@ def test_faults_apply_only_to_the_next_requests(server: SourceServer) -> None:
     # Then only the first request of the first export failed
     assert len(sleeps) == 1
     assert len(server.request_log) - before == 2 * (250 // PAGE_SIZE + 1) + 1
+
+
+def test_a_request_stalled_when_the_server_stops_is_released_and_answered_quietly(
+    dataset: dict[str, list[TicketVersion]], clean_export: list[list[dict[str, Any]]], capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Given a server stalling the next request for longer than the test lasts, and a client waiting on it
+    server = SourceServer(dataset, page_size=PAGE_SIZE, now=END)
+    server.start()
+    url = server.export_url(TENANT) + "?start_time=0"
+    server.inject("slow", delay=60.0)
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    def request() -> None:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            answers.append((response.status, json.loads(response.read())))
+
+    client = threading.Thread(target=request)
+    client.start()
+    for _ in range(500):
+        if server.request_log:
+            break
+        time.sleep(0.01)
+    capfd.readouterr()
+
+    # When the server stops, the stalled request resuming only once stop() has returned (its clock held meanwhile)
+    with server._state_lock:
+        server.stop()
+    client.join(timeout=30)
+
+    # Then the stalled request was answered with its page, and nothing was printed as an error
+    assert [(status, body["tickets"]) for status, body in answers] == [(200, clean_export[0])]
+    assert "Traceback" not in capfd.readouterr().err
