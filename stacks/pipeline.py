@@ -67,13 +67,15 @@ class PipelineStack(Stack):
             **stores.environment(self),
         }
 
-        def function(logical: str, description: str, timeout: Duration, *, in_vpc: bool) -> lambda_.Function:
+        def function(
+            logical: str, description: str, timeout: Duration, *, in_vpc: bool, settings: bool = True
+        ) -> lambda_.Function:
             return PlatformFunction(
                 self,
                 logical.capitalize(),
                 logical=logical,
                 description=description,
-                environment=environment,
+                environment=environment if settings else {},
                 logs_key=logs_key,
                 layer_dir=config.lambda_layer_dir,
                 timeout=timeout,
@@ -90,12 +92,13 @@ class PipelineStack(Stack):
         self.publish = function(
             "publish", "Advance data_version and freshness; record failures", Duration.minutes(5), in_vpc=True
         )
-        # Pure logic over the state machine's own state: no network, no grants.
+        # Pure logic over the state machine's own state: no network, no grants, no settings.
         self.collect = function(
             "collect",
             "Gather batch outcomes; split failed batches to rerun tenant by tenant",
             Duration.minutes(1),
             in_vpc=False,
+            settings=False,
         )
         self.refresh = function(
             "refresh", "Refresh models after a load, and on a schedule", Duration.minutes(15), in_vpc=True

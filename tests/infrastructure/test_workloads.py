@@ -349,6 +349,7 @@ def test_failed_batches_rerun_through_the_same_map_by_a_function_with_no_data_ac
     function_id = _function_id(synth, "collect")
     _, _, function = next(r for r in synth.resources("AWS::Lambda::Function") if r[1] == function_id)
     assert "VpcConfig" not in function["Properties"]
+    assert not set(PIPELINE_ENV) & set(function["Properties"]["Environment"]["Variables"])
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     actions = {
         action
