@@ -316,7 +316,10 @@ class SourceServer:
 
     def endpoint_url(self, tenant_id: str, entity: Entity) -> str:
         """Return the full URL of a tenant's endpoint for ``entity`` (without query)."""
-        return self.base_url(tenant_id) + ENDPOINTS[entity].path
+        return self._endpoint_url(self.port, tenant_id, entity)
+
+    def _endpoint_url(self, port: int, tenant_id: str, entity: Entity) -> str:
+        return self._base_url(port, tenant_id) + ENDPOINTS[entity].path
 
     @property
     def now(self) -> datetime:
@@ -426,7 +429,7 @@ class SourceServer:
             )
         query = parse_qs(split.query, keep_blank_values=True)
         now_s = math.floor(self.now.timestamp())
-        url = self._base_url(port, tenant_id) + ENDPOINTS[entity].path
+        url = self._endpoint_url(port, tenant_id, entity)
         try:
             if entity == "tickets":
                 page = self._cursor_page(url, "tickets", source.tickets, query, now_s)
