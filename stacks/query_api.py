@@ -62,7 +62,7 @@ class QueryApiStack(Stack):
                 c.ENV_TENANTS_TABLE: tenants_table.table_name,
                 c.ENV_CACHE_TABLE: cache_table.table_name,
                 c.ENV_DATA_VERSION_MAX_AGE_MS: str(config.data_version_max_age_ms),
-                **stores.environment(self),
+                **stores.environment(self, tenant_queries=True),
             },
             logs_key=logs_key,
             layer_dir=config.lambda_layer_dir,
@@ -72,7 +72,7 @@ class QueryApiStack(Stack):
         ).function
         tenants_table.grant_read_data(self.query)
         cache_table.grant_read_write_data(self.query)
-        stores.grant_access(self.query)
+        stores.grant_access(self.query, tenant_queries=True)
 
         acknowledge_data_grants(self.query, [])
         self.api = QueryApi(
@@ -84,6 +84,13 @@ class QueryApiStack(Stack):
             usage_plans=config.usage_plans,
         )
         CfnOutput(self, "QueryUrl", value=self.api.query_url, description="POST a query here")
+        assert self.query.role is not None
+        CfnOutput(
+            self,
+            "QueryFunctionRoleName",
+            value=self.query.role.role_name,
+            description="Redshift database user IAMR:<this name> runs tenant queries: grant it ROLE ta_query",
+        )
         CfnOutput(
             self,
             "UsagePlanIds",

@@ -95,6 +95,12 @@ class StoreUnavailable(TenantAnalyticsError):
     http_status = 503
 
 
+class StoreMisconfigured(TenantAnalyticsError):
+    """A store is set up in a way the platform refuses to run with (retrying does not help)."""
+
+    code = "store_misconfigured"
+
+
 class TransformFailed(TenantAnalyticsError):
     code = "transform_failed"
 

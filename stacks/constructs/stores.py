@@ -56,8 +56,13 @@ class AnalyticsStores:
     data_key: kms.IKey
     network: FunctionNetwork
 
-    def environment(self, stack: Stack) -> dict[str, str]:
-        """Return the STORES env var: store id -> connection description (tokens resolved at deploy)."""
+    def environment(self, stack: Stack, *, tenant_queries: bool = False) -> dict[str, str]:
+        """Return the STORES env var: store id -> connection description (tokens resolved at deploy).
+
+        With ``tenant_queries`` (the query function) the Redshift store has no secret: the Data API then logs in
+        as the function's own IAM role (database user ``IAMR:<role name>``), a member of the query role that
+        RLS applies to, instead of the admin user, a superuser to whom Redshift applies no RLS policy.
+        """
         stores = {
             c.AURORA_STORE_ID: {
                 "engine": "postgres",
@@ -80,13 +85,21 @@ class AnalyticsStores:
                 "workgroup_name": c.REDSHIFT_WORKGROUP,
             },
         }
+        if tenant_queries:
+            del stores[c.REDSHIFT_STORE_ID]["secret_arn"]
         if self.redshift.copy_role is not None:
             stores[c.REDSHIFT_STORE_ID]["copy_role_arn"] = self.redshift.copy_role.role_arn
         return {c.ENV_STORES: stack.to_json_string(stores)}
 
-    def grant_access(self, function: lambda_.Function) -> None:
-        """Let ``function`` read both store secrets and run Data API statements on the production workgroup."""
-        grant_secret_read(function, [self.aurora.secret_arn, self.redshift.admin_secret_policy_arn], self.data_key)
+    def grant_access(self, function: lambda_.Function, *, tenant_queries: bool = False) -> None:
+        """Let ``function`` read the store secrets and run Data API statements on the production workgroup; with
+        ``tenant_queries`` (see ``environment``) the Redshift admin secret is left out."""
+        secrets = (
+            [self.aurora.secret_arn]
+            if tenant_queries
+            else [self.aurora.secret_arn, self.redshift.admin_secret_policy_arn]
+        )
+        grant_secret_read(function, secrets, self.data_key)
         policy = iam.Policy(
             function,
             "RedshiftDataApi",

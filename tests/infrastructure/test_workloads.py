@@ -290,6 +290,50 @@ def test_query_api_is_authorized_throttled_and_logged(synth: SynthResult) -> Non
     assert "QueryUrl" in synth.templates["QueryApi"]["Outputs"]
 
 
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _role_statements(synth: SynthResult, logical: str) -> list[dict[str, Any]]:
+    """The IAM policy statements attached to the role of the function deployed for handler ``logical``."""
+    function_id = _function_id(synth, logical)
+    _, _, function = next(r for r in synth.resources("AWS::Lambda::Function") if r[1] == function_id)
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    return [
+        statement
+        for _, _, policy in synth.resources("AWS::IAM::Policy")
+        if {"Ref": role_id} in policy["Properties"].get("Roles", [])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _readable_secrets(synth: SynthResult, logical: str) -> str:
+    statements = _role_statements(synth, logical)
+    return " ".join(
+        _flatten(resource)
+        for statement in statements
+        if "secretsmanager:GetSecretValue" in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    )
+
+
+def test_tenant_queries_reach_redshift_as_the_query_functions_own_identity_not_the_admin(synth: SynthResult) -> None:
+    # Redshift ignores RLS policies for superusers: the query function has no admin secret to log in with
+    functions = _functions(synth)
+    query_stores = _flatten(functions[c.function_name("query")]["Environment"]["Variables"][c.ENV_STORES])
+    load_stores = _flatten(functions[c.function_name("load")]["Environment"]["Variables"][c.ENV_STORES])
+    redshift_entry = f'"{c.REDSHIFT_STORE_ID}":'
+    assert "secret_arn" in load_stores.split(redshift_entry)[1]  # the writers keep it (DDL, loads, refreshes)
+    assert "secret_arn" not in query_stores.split(redshift_entry)[1]
+    assert '"secret_arn"' in query_stores.split(redshift_entry)[0]  # Aurora's stays: it switches to ta_query
+    assert "redshift!" in _readable_secrets(synth, "load")
+    assert "redshift!" not in _readable_secrets(synth, "query")
+    # it logs in through the Data API with its IAM identity, whose role name the deployer grants ta_query to
+    actions = {a for st in _role_statements(synth, "query") for a in _as_list(st["Action"])}
+    assert {"redshift-serverless:GetCredentials", "redshift-data:ExecuteStatement"} <= actions
+    assert "QueryFunctionRoleName" in synth.templates["QueryApi"]["Outputs"]
+
+
 def test_alarms_notify_the_encrypted_topic(synth: SynthResult) -> None:
     alarms = [resource["Properties"] for _, _, resource in synth.resources("AWS::CloudWatch::Alarm")]
     metrics = {(props.get("Namespace"), props.get("MetricName")) for props in alarms}
@@ -350,12 +394,5 @@ def test_failed_batches_rerun_through_the_same_map_by_a_function_with_no_data_ac
     _, _, function = next(r for r in synth.resources("AWS::Lambda::Function") if r[1] == function_id)
     assert "VpcConfig" not in function["Properties"]
     assert not set(PIPELINE_ENV) & set(function["Properties"]["Environment"]["Variables"])
-    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    actions = {
-        action
-        for _, _, policy in synth.resources("AWS::IAM::Policy")
-        if {"Ref": role_id} in policy["Properties"].get("Roles", [])
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
-    }
+    actions = {action for statement in _role_statements(synth, "collect") for action in _as_list(statement["Action"])}
     assert not {a for a in actions if a.split(":")[0] in {"dynamodb", "s3", "secretsmanager", "rds", "redshift-data"}}

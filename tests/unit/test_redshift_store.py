@@ -10,13 +10,14 @@ import pytest
 import sqlglot
 from botocore.stub import Stubber
 
-from tenant_analytics.errors import InvalidInput, StoreUnavailable
+from tenant_analytics.errors import InvalidInput, StoreMisconfigured, StoreUnavailable
 from tenant_analytics.query.contract import parse_query
 from tenant_analytics.query.planner import plan_query
 from tenant_analytics.settings import StoreConfig
 from tenant_analytics.stores.base import CuratedFiles
 from tenant_analytics.stores.messaging import REDSHIFT_SCHEMA_SQL
 from tenant_analytics.stores.redshift import (
+    QUERY_USER_SQL,
     SCHEMA_SQL,
     SUPPORT_COLUMNS_SQL,
     RedshiftDataStore,
@@ -39,6 +40,7 @@ CFG = StoreConfig(
     copy_role_arn=ROLE,
 )
 TARGET = {"WorkgroupName": "tenant-analytics-prod", "Database": "analytics", "SecretArn": CFG.secret_arn}
+QUERY_USER = "IAMR:tenant-analytics-query"
 
 
 def test_load_sql_matches_the_golden_file_and_parses_as_redshift() -> None:
@@ -78,8 +80,11 @@ def test_interpolated_values_are_validated(tenant: str, prefix: str, role: str, 
     assert err.value.field == field
 
 
-def expect_tenant_session(stub: Stubber, session_id: str, tenant_id: str = "acme") -> None:
-    """The recorded calls that open a query's Data API session for ``tenant_id``."""
+def expect_tenant_session(
+    stub: Stubber, session_id: str, tenant_id: str = "acme", *, user: tuple[str, bool] | None = (QUERY_USER, False)
+) -> None:
+    """The recorded calls that open a query's Data API session for ``tenant_id``, then, when ``user`` (name, is
+    superuser) is given, the check of the session's database user that a store makes before its first query."""
     stub.add_response(
         "execute_statement",
         {"Id": f"{session_id}-open", "SessionId": session_id},
@@ -92,6 +97,20 @@ def expect_tenant_session(stub: Stubber, session_id: str, tenant_id: str = "acme
     )
     stub.add_response(
         "describe_statement", {"Id": f"{session_id}-open", "Status": "FINISHED"}, {"Id": f"{session_id}-open"}
+    )
+    if user is None:
+        return
+    check = f"{session_id}-user"
+    stub.add_response("execute_statement", {"Id": check}, {"Sql": QUERY_USER_SQL, "SessionId": session_id})
+    stub.add_response("describe_statement", {"Id": check, "Status": "FINISHED", "HasResultSet": True}, {"Id": check})
+    stub.add_response(
+        "get_statement_result",
+        {
+            "ColumnMetadata": [{"name": "usename"}, {"name": "usesuper"}],
+            "Records": [[{"stringValue": user[0]}, {"booleanValue": user[1]}]],
+            "TotalNumRows": 1,
+        },
+        {"Id": check},
     )
 
 
@@ -197,6 +216,45 @@ def test_a_failed_statement_is_a_store_error_with_redshifts_message(client) -> N
         )
         with pytest.raises(StoreUnavailable, match="statement failed: permission denied"):
             store.query("acme", "SELECT 1", [])
+
+
+def test_tenant_queries_are_refused_while_the_store_user_is_a_superuser(client) -> None:  # type: ignore[no-untyped-def]
+    # Given a store whose credentials log in as a superuser (Redshift ignores RLS policies for superusers)
+    store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
+    with Stubber(client) as stub:
+        for attempt in ("session-3", "session-4"):
+            expect_tenant_session(stub, attempt, user=("admin", True))
+        # When a tenant's query comes, and again
+        for _ in range(2):
+            with pytest.raises(StoreMisconfigured) as refused:
+                store.query("acme", "SELECT 1", [])
+            # Then it is refused before the tenant's statement runs (the stub would reject an unrecorded call),
+            # saying who and what to do, every time
+            assert "superuser 'admin'" in refused.value.message and "role ta_query" in refused.value.message
+            assert refused.value.http_status == 500
+        stub.assert_no_pending_responses()
+
+
+def test_a_store_checks_its_user_before_its_first_query_only(client) -> None:  # type: ignore[no-untyped-def]
+    store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
+    with Stubber(client) as stub:
+        for number, user in ((5, (QUERY_USER, False)), (6, None)):
+            expect_tenant_session(stub, f"session-{number}", user=user)
+            stub.add_response(
+                "execute_statement", {"Id": f"q{number}"}, {"Sql": "SELECT 1", "SessionId": f"session-{number}"}
+            )
+            stub.add_response("describe_statement", {"Id": f"q{number}", "Status": "FINISHED"}, {"Id": f"q{number}"})
+            stub.add_response(
+                "get_statement_result", {"Records": [[{"longValue": 1}]], "TotalNumRows": 1}, {"Id": f"q{number}"}
+            )
+        assert store.query("acme", "SELECT 1", []) == ([], [(1,)])
+        assert store.query("acme", "SELECT 1", []) == ([], [(1,)])
+        stub.assert_no_pending_responses()
+
+
+def test_the_user_check_parses_as_redshift() -> None:
+    parsed = sqlglot.parse_one(QUERY_USER_SQL, read="redshift")
+    assert {t.name for t in parsed.find_all(sqlglot.exp.Table)} == {"pg_user"}
 
 
 def _support_columns(*, without: frozenset[str] = frozenset()) -> list[list[dict[str, str]]]:

@@ -12,8 +12,8 @@ from sqlglot import exp
 
 from tenant_analytics.models.project import MODEL_SCHEMA, Model, ModelError, ModelProject
 from tenant_analytics.models.validate import incremental_blockers
+from tenant_analytics.stores.roles import QUERY_ROLE
 
-QUERY_ROLE = "ta_query"
 RLS_POLICY = "models_tenant_isolation"
 TENANT_SETTING = "app.tenant_id"
 

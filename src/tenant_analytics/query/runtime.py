@@ -18,6 +18,7 @@ from tenant_analytics.query.service import QueryService
 from tenant_analytics.query.versions import TenantSnapshots
 from tenant_analytics.settings import get_settings
 from tenant_analytics.stores.base import AnalyticsStore
+from tenant_analytics.stores.factory import open_store
 
 
 @cache
@@ -29,8 +30,6 @@ def query_service() -> QueryService:
             AnswerCache(), DynamoAnswerCache(clients.resource("dynamodb"), settings.cache_table)
         )
     realtime_store_id = get_cdc_settings().store_id
-    open_store = pipeline_runtime.store_opener(settings)
-
     opening = threading.Lock()
 
     def open_for(store_id: str) -> AnalyticsStore:
@@ -38,7 +37,10 @@ def query_service() -> QueryService:
         with opening:
             if store_id == realtime_store_id:
                 cdc_runtime.realtime_store()  # the bins' schema exists before anything reads it
-            return open_store(store_id)
+            cfg = settings.stores.get(store_id)
+            # On Redshift tenant queries run as a user that only reads (the query function's IAM identity, see
+            # docs/deployment.md); the functions that write the store create its tables.
+            return open_store(store_id, settings, migrate=cfg is None or cfg.engine != "redshift")
 
     registry = pipeline_runtime.registry(settings)
     versions = TenantSnapshots(registry.get, max_age_ms=settings.data_version_max_age_ms)

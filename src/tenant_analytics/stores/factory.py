@@ -16,6 +16,7 @@ from tenant_analytics.stores.operational_export import AwsS3ExtensionImport, S3C
 from tenant_analytics.stores.postgres import PostgresStore
 
 _open: dict[str, AnalyticsStore] = {}
+_migrated: set[str] = set()  # stores whose schema this process has ensured
 
 
 def postgres_conninfo(cfg: StoreConfig) -> str:
@@ -47,27 +48,32 @@ def s3_importer(cfg: StoreConfig) -> S3FileImporter:
     return S3CopyImport(lambda: clients.client("s3"))
 
 
-def open_store(store_id: str, settings: Settings) -> AnalyticsStore:
-    """Return the (cached) store adapter for ``store_id``; its schema is ensured on first open."""
-    store = _open.get(store_id)
-    if store is not None:
-        return store
-    cfg = settings.stores.get(store_id)
-    if cfg is None:
-        raise InvalidInput(f"store '{store_id}' is not configured (configured: {sorted(settings.stores)})")
-    if cfg.engine == "postgres" or cfg.dsn:
-        store = PostgresStore(
-            store_id,
-            postgres_conninfo(cfg),
-            s3_import=s3_importer(cfg),
-            stale_model_after=timedelta(hours=cfg.stale_model_after_hours),
-        )
-    else:
-        from tenant_analytics.stores.redshift import RedshiftDataStore
+def open_store(store_id: str, settings: Settings, *, migrate: bool = True) -> AnalyticsStore:
+    """Return the (cached) store adapter for ``store_id``.
 
-        store = RedshiftDataStore(store_id, cfg, clients.client("redshift-data"), s3=clients.client("s3"))
-    store.ensure_schema()
-    _open[store_id] = store
+    With ``migrate`` its schema is ensured, once per process (by the first open that asks, again after a failed
+    attempt). The query path opens Redshift stores without: it runs there as a database user that can only read.
+    """
+    store = _open.get(store_id)
+    if store is None:
+        cfg = settings.stores.get(store_id)
+        if cfg is None:
+            raise InvalidInput(f"store '{store_id}' is not configured (configured: {sorted(settings.stores)})")
+        if cfg.engine == "postgres" or cfg.dsn:
+            store = PostgresStore(
+                store_id,
+                postgres_conninfo(cfg),
+                s3_import=s3_importer(cfg),
+                stale_model_after=timedelta(hours=cfg.stale_model_after_hours),
+            )
+        else:
+            from tenant_analytics.stores.redshift import RedshiftDataStore
+
+            store = RedshiftDataStore(store_id, cfg, clients.client("redshift-data"), s3=clients.client("s3"))
+        _open[store_id] = store
+    if migrate and store_id not in _migrated:
+        store.ensure_schema()
+        _migrated.add(store_id)
     return store
 
 
@@ -78,3 +84,4 @@ def close_all() -> None:
         if close is not None:
             close()
     _open.clear()
+    _migrated.clear()

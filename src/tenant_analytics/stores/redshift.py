@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from tenant_analytics.errors import InvalidInput, StoreUnavailable
+from tenant_analytics.errors import InvalidInput, StoreMisconfigured, StoreUnavailable
 from tenant_analytics.models import RefreshRecord, refresh_statements_redshift
 from tenant_analytics.settings import StoreConfig
 from tenant_analytics.stores.base import CuratedFiles, MergeStats
@@ -29,10 +29,13 @@ from tenant_analytics.stores.operational_export import (
     read_unload_manifest,
     unload_statement,
 )
+from tenant_analytics.stores.roles import QUERY_ROLE
 from tenant_analytics.tenants.models import TENANT_ID_PATTERN
 from tenant_analytics.transforms.tables import SUPPORT_TABLES, TABLES_BY_NAME, TICKETS, CuratedTable
 
 SESSION_KEEP_ALIVE_S = 60  # a query's session: the tenant setting, then the statement
+# Who runs the tenants' queries: Redshift ignores row-level security policies for superusers.
+QUERY_USER_SQL = "SELECT usename, usesuper FROM pg_user WHERE usename = current_user"
 _S3_PREFIX = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9_./=-]+/$")
 _IAM_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$")
 
@@ -214,6 +217,7 @@ class RedshiftDataStore:
         self._poll = poll_seconds
         self._timeout = timeout_seconds
         self._sleep = sleep
+        self._query_user_checked = False  # see _refuse_superuser
 
     def _target(self) -> dict[str, str]:
         target = {"WorkgroupName": self._cfg.workgroup_name or "", "Database": self._cfg.database}
@@ -327,6 +331,26 @@ class RedshiftDataStore:
             unloaded.append(UnloadedFiles(model=model.name, prefix=prefix, urls=tuple(urls)))
         return unloaded
 
+    def _refuse_superuser(self, session_id: str) -> None:
+        """Raise :class:`StoreMisconfigured` unless the session's database user is listed and is not a superuser.
+
+        Redshift ignores the RLS policies attached to superusers, so the views' tenant policy would not hold for
+        one; the user of a store's credentials does not change, so the first query of each store instance checks.
+        """
+        started = self._client.execute_statement(Sql=QUERY_USER_SQL, SessionId=session_id)
+        self._wait(started["Id"])
+        _, rows = self._rows(started["Id"])
+        if not rows:
+            raise StoreMisconfigured(f"store '{self.store_id}': the query session's user is not in pg_user")
+        user, superuser = rows[0]
+        if superuser:
+            raise StoreMisconfigured(
+                f"store '{self.store_id}': tenant queries would run as superuser '{user}', to whom row-level "
+                f"security does not apply; give the query function a database user that is a member of role "
+                f"{QUERY_ROLE} and not a superuser (docs/deployment.md, 'Models on Redshift')"
+            )
+        self._query_user_checked = True
+
     def query(self, tenant_id: str, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run a planned read in a Data API session whose ``app.tenant_id`` names the tenant.
 
@@ -341,6 +365,8 @@ class RedshiftDataStore:
             **self._target(),
         )
         self._wait(opened["Id"])
+        if not self._query_user_checked:
+            self._refuse_superuser(opened["SessionId"])
         parameters = [_param(f"p{i}", v) for i, v in enumerate(params, start=1)]
         kwargs: dict[str, Any] = {"Sql": sql, "SessionId": opened["SessionId"]}
         if parameters:

@@ -1,4 +1,5 @@
-"""Store settings: how long a PostgreSQL store keeps change images for a failing model, validated and passed on."""
+"""Opening stores: how long a PostgreSQL store keeps change images for a failing model, validated and passed on;
+which opens ensure a store's schema."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from tenant_analytics.stores import factory
 @pytest.fixture(autouse=True)
 def fresh_settings() -> Any:
     get_settings.cache_clear()
-    factory._open.clear()
+    factory.close_all()
     yield
     get_settings.cache_clear()
-    factory._open.clear()
+    factory.close_all()
 
 
 def stores_env(monkeypatch: pytest.MonkeyPatch, **extra: Any) -> None:
@@ -61,3 +62,40 @@ def test_the_store_limit_reaches_the_model_engine(monkeypatch: pytest.MonkeyPatc
 def test_without_the_field_a_store_keeps_images_for_a_day(monkeypatch: pytest.MonkeyPatch) -> None:
     stores_env(monkeypatch)
     assert get_settings().stores["aurora-1"].stale_model_after_hours == 24
+
+
+class CountingStore:
+    """Counts the schema migrations it is asked for; the first one fails when told to."""
+
+    def __init__(self, *args: Any, fail_first: bool = False, **options: Any) -> None:
+        self.migrations = 0
+        self._fail_first = fail_first
+
+    def ensure_schema(self) -> None:
+        self.migrations += 1
+        if self._fail_first and self.migrations == 1:
+            raise RuntimeError("connection reset")
+
+
+def test_a_store_opened_without_migrating_is_migrated_once_by_the_first_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a store the query path opens first (it reads Redshift as a user that cannot create tables)
+    stores_env(monkeypatch)
+    monkeypatch.setattr(factory, "PostgresStore", CountingStore)
+    store = factory.open_store("aurora-1", get_settings(), migrate=False)
+    assert isinstance(store, CountingStore) and store.migrations == 0
+
+    # When writers open it, twice, and the query path again
+    again = [factory.open_store("aurora-1", get_settings()) for _ in range(2)]
+    factory.open_store("aurora-1", get_settings(), migrate=False)
+
+    # Then it is one adapter, migrated once
+    assert all(s is store for s in again) and store.migrations == 1
+
+
+def test_a_failed_migration_is_tried_again_at_the_next_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    stores_env(monkeypatch)
+    monkeypatch.setattr(factory, "PostgresStore", lambda *a, **k: CountingStore(fail_first=True))
+    with pytest.raises(RuntimeError, match="connection reset"):
+        factory.open_store("aurora-1", get_settings())
+    store = factory.open_store("aurora-1", get_settings())
+    assert isinstance(store, CountingStore) and store.migrations == 2

@@ -1,0 +1,41 @@
+"""The query path's store opener: which stores it migrates."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tenant_analytics import constants as c
+from tenant_analytics.query import runtime
+from tenant_analytics.settings import get_settings
+
+
+def test_the_query_path_migrates_postgres_stores_but_only_reads_redshift(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a Redshift store (reached as the query function's read-only IAM identity) and a PostgreSQL one
+    stores = {
+        "redshift-1": {"engine": "redshift", "tier": "redshift", "workgroup_name": "wg", "database": "analytics"},
+        "aurora-2": {"engine": "postgres", "tier": "aurora", "dsn": "postgresql://localhost/analytics"},
+    }
+    monkeypatch.setenv(c.ENV_STORES, json.dumps(stores))
+    get_settings.cache_clear()
+    runtime.reset()
+    opened: dict[str, bool] = {}
+
+    def recording_open(store_id: str, settings: Any, *, migrate: bool = True) -> object:
+        opened[store_id] = migrate
+        return object()
+
+    monkeypatch.setattr(runtime, "open_store", recording_open)
+    try:
+        # When the query service opens each
+        service = runtime.query_service()
+        for store_id in stores:
+            service._open_store(store_id)
+    finally:
+        runtime.reset()
+        get_settings.cache_clear()
+
+    # Then it never asks to create tables on Redshift, and still does on PostgreSQL
+    assert opened == {"redshift-1": False, "aurora-2": True}
