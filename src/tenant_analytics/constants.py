@@ -103,6 +103,8 @@ STALE_MODEL_AFTER_HOURS: Final = 24
 # Where Redshift UNLOADs the operational export in the curated bucket: <prefix><model>/run=<id>/ (expired after days).
 OPERATIONAL_EXPORT_PREFIX: Final = "exports/operational/"
 REDSHIFT_STORE_ID: Final = "redshift-1"
+# The database user the query function logs in as on Aurora, with an IAM token: a member of the query role only.
+QUERY_LOGIN: Final = "ta_query_login"
 ANALYTICS_DATABASE: Final = "analytics"
 REDSHIFT_NAMESPACE: Final = "tenant-analytics-prod"
 REDSHIFT_WORKGROUP: Final = "tenant-analytics-prod"

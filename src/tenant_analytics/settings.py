@@ -23,6 +23,11 @@ class StoreConfig(BaseModel):
     port: int = 5432
     database: str = "analytics"
     secret_arn: str | None = Field(default=None, description="Secrets Manager secret with username/password")
+    iam_user: str | None = Field(
+        default=None,
+        description="PostgreSQL stores: log in as this database user with an IAM authentication token instead of"
+        " secret_arn (the query function, as the query login)",
+    )
     workgroup_name: str | None = Field(default=None, description="Redshift Serverless workgroup (Data API)")
     copy_role_arn: str | None = Field(
         default=None, description="IAM role Redshift assumes to COPY from S3 and to UNLOAD the operational export"

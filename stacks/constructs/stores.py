@@ -59,9 +59,10 @@ class AnalyticsStores:
     def environment(self, stack: Stack, *, tenant_queries: bool = False) -> dict[str, str]:
         """Return the STORES env var: store id -> connection description (tokens resolved at deploy).
 
-        With ``tenant_queries`` (the query function) the Redshift store has no secret: the Data API then logs in
-        as the function's own IAM role (database user ``IAMR:<role name>``), a member of the query role that
-        RLS applies to, instead of the admin user, a superuser to whom Redshift applies no RLS policy.
+        With ``tenant_queries`` (the query function) no store has a secret. Aurora is reached as the query login
+        with an IAM token, a member of the query role only. Redshift is reached through the Data API as the
+        function's own IAM role (database user ``IAMR:<role name>``, granted the query role at deployment),
+        instead of the admin user, a superuser to whom Redshift applies no RLS policy.
         """
         stores = {
             c.AURORA_STORE_ID: {
@@ -86,6 +87,8 @@ class AnalyticsStores:
             },
         }
         if tenant_queries:
+            del stores[c.AURORA_STORE_ID]["secret_arn"]
+            stores[c.AURORA_STORE_ID]["iam_user"] = c.QUERY_LOGIN
             del stores[c.REDSHIFT_STORE_ID]["secret_arn"]
         if self.redshift.copy_role is not None:
             stores[c.REDSHIFT_STORE_ID]["copy_role_arn"] = self.redshift.copy_role.role_arn
@@ -93,13 +96,11 @@ class AnalyticsStores:
 
     def grant_access(self, function: lambda_.Function, *, tenant_queries: bool = False) -> None:
         """Let ``function`` read the store secrets and run Data API statements on the production workgroup; with
-        ``tenant_queries`` (see ``environment``) the Redshift admin secret is left out."""
-        secrets = (
-            [self.aurora.secret_arn]
-            if tenant_queries
-            else [self.aurora.secret_arn, self.redshift.admin_secret_policy_arn]
-        )
-        grant_secret_read(function, secrets, self.data_key)
+        ``tenant_queries`` (see ``environment``) it reads no secret and may log in to Aurora as the query login."""
+        if tenant_queries:
+            self.aurora.cluster.grant_connect(function, c.QUERY_LOGIN)
+        else:
+            grant_secret_read(function, [self.aurora.secret_arn, self.redshift.admin_secret_policy_arn], self.data_key)
         policy = iam.Policy(
             function,
             "RedshiftDataApi",

@@ -317,18 +317,21 @@ def _readable_secrets(synth: SynthResult, logical: str) -> str:
     )
 
 
-def test_tenant_queries_reach_redshift_as_the_query_functions_own_identity_not_the_admin(synth: SynthResult) -> None:
-    # Redshift ignores RLS policies for superusers: the query function has no admin secret to log in with
+def test_tenant_queries_log_in_as_read_only_identities_never_with_admin_secrets(synth: SynthResult) -> None:
+    # The writers log in with the admin secrets (DDL, loads, refreshes); the query function gets none of them
+    # (Redshift applies no RLS policy to a superuser, and Aurora's admin could switch back from the query role)
     functions = _functions(synth)
     query_stores = _flatten(functions[c.function_name("query")]["Environment"]["Variables"][c.ENV_STORES])
     load_stores = _flatten(functions[c.function_name("load")]["Environment"]["Variables"][c.ENV_STORES])
-    redshift_entry = f'"{c.REDSHIFT_STORE_ID}":'
-    assert "secret_arn" in load_stores.split(redshift_entry)[1]  # the writers keep it (DDL, loads, refreshes)
-    assert "secret_arn" not in query_stores.split(redshift_entry)[1]
-    assert '"secret_arn"' in query_stores.split(redshift_entry)[0]  # Aurora's stays: it switches to ta_query
+    assert load_stores.count('"secret_arn"') == 2 and '"iam_user"' not in load_stores
+    assert '"secret_arn"' not in query_stores
+    assert f'"iam_user":"{c.QUERY_LOGIN}"' in query_stores.split(f'"{c.REDSHIFT_STORE_ID}":')[0]  # Aurora's entry
     assert "redshift!" in _readable_secrets(synth, "load")
-    assert "redshift!" not in _readable_secrets(synth, "query")
-    # it logs in through the Data API with its IAM identity, whose role name the deployer grants ta_query to
+    assert not [st for st in _role_statements(synth, "query") if "secretsmanager" in str(st["Action"])]
+    # Aurora: an IAM token for the query login only; Redshift: the Data API as the function's own IAM role, whose
+    # name the deployer grants ta_query to
+    connect = [st for st in _role_statements(synth, "query") if st["Action"] == "rds-db:connect"]
+    assert len(connect) == 1 and _flatten(connect[0]["Resource"]).endswith(f"/{c.QUERY_LOGIN}")
     actions = {a for st in _role_statements(synth, "query") for a in _as_list(st["Action"])}
     assert {"redshift-serverless:GetCredentials", "redshift-data:ExecuteStatement"} <= actions
     assert "QueryFunctionRoleName" in synth.templates["QueryApi"]["Outputs"]

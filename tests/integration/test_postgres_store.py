@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
+from tenant_analytics.constants import QUERY_LOGIN
 from tenant_analytics.local.postgres import ensure_database
 from tenant_analytics.stores.base import CuratedFiles
 from tenant_analytics.stores.postgres import PostgresStore
@@ -19,8 +21,13 @@ def line(tid: int, updated: str, status: str) -> bytes:
 
 
 @pytest.fixture
-def store(pg_admin: str, db_prefix: str) -> Iterator[PostgresStore]:
-    s = PostgresStore("aurora-1", ensure_database(pg_admin, f"{db_prefix}_store"))
+def store_url(pg_admin: str, db_prefix: str) -> str:
+    return ensure_database(pg_admin, f"{db_prefix}_store")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[PostgresStore]:
+    s = PostgresStore("aurora-1", store_url)
     s.ensure_schema()
     s.ensure_schema()  # idempotent
     yield s
@@ -89,6 +96,47 @@ def test_the_query_role_cannot_write_or_bypass(store: PostgresStore) -> None:
     assert owner == ("ta_etl",)
     forced = conn.execute("SELECT relforcerowsecurity FROM pg_class WHERE relname = 'tickets'").fetchone()
     assert forced == (True,)
+
+
+def test_the_query_login_reads_a_tenant_at_a_time_and_does_nothing_else(store: PostgresStore, store_url: str) -> None:
+    # Given two tenants' rows, written by the store's admin
+    store.merge_curated("acme", {"tickets": files([line(1, "2026-01-01T01:00:00Z", "open")])})
+    store.merge_curated("globex", {"tickets": files([line(7, "2026-01-01T01:00:00Z", "new")])})
+    # When the query function's login (on Aurora: an IAM token; a new connection string per connection) opens it
+    made: list[str] = []
+
+    def login_conninfo() -> str:
+        made.append(QUERY_LOGIN)
+        return make_conninfo(store_url, user=QUERY_LOGIN)
+
+    login = PostgresStore("aurora-1", login_conninfo)
+    try:
+        # Then tenant queries answer as before, one tenant each
+        assert login.query("acme", "SELECT ticket_id FROM support.tickets", [])[1] == [(1,)]
+        assert login.query("globex", "SELECT ticket_id FROM support.tickets", [])[1] == [(7,)]
+        # and by itself, without the tenant setting, it sees nothing, writes nothing and changes no schema
+        conn = login._connection()
+        assert conn.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user").fetchone() == (
+            False,
+            False,
+        )
+        assert conn.execute("SELECT count(*) FROM support.tickets").fetchone() == (0,)
+        conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM support.tickets")
+        conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            login.merge_curated("acme", {"tickets": files([line(2, "2026-01-01T01:00:00Z", "open")])})
+        login._connection().rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            login.ensure_schema()
+        # and a connection made after the first closed asks for a new connection string
+        login.close()
+        login.query("acme", "SELECT 1", [])
+        assert len(made) == 2
+    finally:
+        login.close()
+    assert store.query("acme", "SELECT count(*) FROM support.tickets", [])[1] == [(1,)]
 
 
 def test_each_curated_table_merges_by_its_mode_in_one_transaction(store: PostgresStore) -> None:

@@ -26,6 +26,7 @@ from psycopg import sql
 from tenant_analytics.cdc.config import CdcConfig, load_config
 from tenant_analytics.cdc.model import TENANT_ID_PATTERN, BinRow
 from tenant_analytics.errors import InvalidInput, StoreUnavailable
+from tenant_analytics.stores.base import Conninfo, conninfo_now
 from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL
 
 SCHEMA = "realtime"
@@ -240,7 +241,7 @@ class ShardBatch:
 class RealtimeStore:
     """The realtime tables in one PostgreSQL database; keeps one connection, reconnecting after a failure."""
 
-    def __init__(self, conninfo: str, *, store_id: str = "realtime", connect_timeout: int = 10) -> None:
+    def __init__(self, conninfo: Conninfo, *, store_id: str = "realtime", connect_timeout: int = 10) -> None:
         self.store_id = store_id
         self._conninfo = conninfo
         self._connect_timeout = connect_timeout
@@ -250,7 +251,9 @@ class RealtimeStore:
         """Return the open connection (autocommit; work happens in explicit transactions), connecting if needed."""
         if self._conn is None or self._conn.closed or self._conn.broken:
             try:
-                self._conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._connect_timeout)
+                self._conn = psycopg.connect(
+                    conninfo_now(self._conninfo), autocommit=True, connect_timeout=self._connect_timeout
+                )
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(f"store '{self.store_id}' is unreachable: {str(exc).strip()}") from exc
         return self._conn

@@ -38,9 +38,10 @@ def query_service() -> QueryService:
             if store_id == realtime_store_id:
                 cdc_runtime.realtime_store()  # the bins' schema exists before anything reads it
             cfg = settings.stores.get(store_id)
-            # On Redshift tenant queries run as a user that only reads (the query function's IAM identity, see
-            # docs/deployment.md); the functions that write the store create its tables.
-            return open_store(store_id, settings, migrate=cfg is None or cfg.engine != "redshift")
+            # Tenant queries log in as users that only read (docs/deployment.md): on Redshift the function's IAM
+            # identity, on PostgreSQL its IAM login when it has one; the functions that write a store create its tables.
+            read_only = cfg is not None and (cfg.engine == "redshift" or cfg.iam_user is not None)
+            return open_store(store_id, settings, migrate=not read_only)
 
     registry = pipeline_runtime.registry(settings)
     versions = TenantSnapshots(registry.get, max_age_ms=settings.data_version_max_age_ms)

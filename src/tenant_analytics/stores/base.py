@@ -10,6 +10,15 @@ if TYPE_CHECKING:
     from tenant_analytics.models.postgres import RefreshRecord
 
 
+Conninfo = str | Callable[[], str]
+"""A libpq connection string, or a function making one for each new connection (IAM tokens expire)."""
+
+
+def conninfo_now(conninfo: Conninfo) -> str:
+    """The connection string to connect with now."""
+    return conninfo if isinstance(conninfo, str) else conninfo()
+
+
 @dataclass(frozen=True)
 class CuratedFiles:
     """One tenant's curated CSV part files of one table: where they are (for a COPY from S3) and how to stream them."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from psycopg.conninfo import make_conninfo
 from tenant_analytics.aws import clients
 from tenant_analytics.errors import InvalidInput
 from tenant_analytics.settings import Settings, StoreConfig
-from tenant_analytics.stores.base import AnalyticsStore
+from tenant_analytics.stores.base import AnalyticsStore, Conninfo
 from tenant_analytics.stores.operational_export import AwsS3ExtensionImport, S3CopyImport, S3FileImporter
 from tenant_analytics.stores.postgres import PostgresStore
 
@@ -19,12 +20,17 @@ _open: dict[str, AnalyticsStore] = {}
 _migrated: set[str] = set()  # stores whose schema this process has ensured
 
 
-def postgres_conninfo(cfg: StoreConfig) -> str:
-    """libpq connection string of a PostgreSQL store: its dsn, or host + the Secrets Manager credentials."""
+def postgres_conninfo(cfg: StoreConfig) -> Conninfo:
+    """How to connect to a PostgreSQL store: its dsn; or host with a new IAM authentication token for ``iam_user``
+    at each connection (tokens last 15 minutes); or host with the Secrets Manager credentials."""
     if cfg.dsn:
         return cfg.dsn
+    if cfg.host and cfg.iam_user:
+        return functools.partial(_iam_conninfo, cfg.host, cfg.port, cfg.database, cfg.iam_user)
     if not cfg.host or not cfg.secret_arn:
-        raise InvalidInput("a postgres store needs either 'dsn' or both 'host' and 'secret_arn'", field="stores")
+        raise InvalidInput(
+            "a postgres store needs either 'dsn', or 'host' with 'secret_arn' or 'iam_user'", field="stores"
+        )
     secret: dict[str, Any] = json.loads(
         clients.client("secretsmanager").get_secret_value(SecretId=cfg.secret_arn)["SecretString"]
     )
@@ -36,6 +42,12 @@ def postgres_conninfo(cfg: StoreConfig) -> str:
         password=secret["password"],
         sslmode="require",
     )
+
+
+def _iam_conninfo(host: str, port: int, database: str, user: str) -> str:
+    # Signed locally with the function's credentials; Aurora accepts it only over TLS.
+    token = clients.client("rds").generate_db_auth_token(DBHostname=host, Port=port, DBUsername=user)
+    return make_conninfo(host=host, port=port, dbname=database, user=user, password=token, sslmode="require")
 
 
 def s3_importer(cfg: StoreConfig) -> S3FileImporter:

@@ -24,7 +24,7 @@ from tenant_analytics.errors import InvalidInput, StoreUnavailable
 from tenant_analytics.models import PostgresModelEngine, RefreshRecord
 from tenant_analytics.models.capture import STALE_READER_AFTER
 from tenant_analytics.sources.messaging import MessagingBatch
-from tenant_analytics.stores.base import CuratedFiles, MergeStats
+from tenant_analytics.stores.base import Conninfo, CuratedFiles, MergeStats, conninfo_now
 from tenant_analytics.stores.messaging import (
     MessagingMergeStats,
     ensure_messaging_schema,
@@ -89,7 +89,7 @@ class PostgresStore:
     def __init__(
         self,
         store_id: str,
-        conninfo: str,
+        conninfo: Conninfo,
         *,
         s3_import: S3FileImporter | None = None,
         stale_model_after: timedelta = STALE_READER_AFTER,
@@ -102,19 +102,28 @@ class PostgresStore:
         self._local = threading.local()
         self._all: list[psycopg.Connection[tuple[Any, ...]]] = []
         self._lock = threading.Lock()
-        self._models = PostgresModelEngine(conninfo, stale_reader_after=stale_model_after)
+        self._models = PostgresModelEngine(
+            conninfo if isinstance(conninfo, str) else self._new_model_connection,
+            stale_reader_after=stale_model_after,
+        )
 
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
         conn: psycopg.Connection[tuple[Any, ...]] | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
             try:
-                conn = psycopg.connect(self._conninfo, connect_timeout=10)
+                conn = psycopg.connect(conninfo_now(self._conninfo), connect_timeout=10)
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(f"store '{self.store_id}' is unreachable: {str(exc).strip()}") from exc
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
         return conn
+
+    def _new_model_connection(self) -> psycopg.Connection[tuple[Any, ...]]:
+        try:
+            return psycopg.connect(conninfo_now(self._conninfo), autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"store '{self.store_id}' is unreachable: {str(exc).strip()}") from exc
 
     def close(self) -> None:
         with self._lock:

@@ -1,13 +1,17 @@
-"""The two database roles every PostgreSQL store shares: the ETL role owns and writes, the query role only reads."""
+"""The database roles every PostgreSQL store shares: the ETL role owns and writes, the query role only reads, and
+the query function logs in as a member of the query role."""
 
 from __future__ import annotations
 
 from psycopg import sql
 
+from tenant_analytics.constants import QUERY_LOGIN
+
 ETL_ROLE = "ta_etl"
 QUERY_ROLE = "ta_query"
 
-# The two roles every PostgreSQL store shares (idempotent, safe from concurrent sessions).
+# The roles every PostgreSQL store shares (idempotent, safe from concurrent sessions). The query login has no
+# password: on Aurora it signs in with an IAM token (rds_iam), and it can do no more than the query role.
 ROLES_SQL = f"""
 DO $$
 BEGIN
@@ -18,6 +22,18 @@ DO $$
 BEGIN
   CREATE ROLE {QUERY_ROLE} NOLOGIN NOBYPASSRLS;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+END $$;
+DO $$
+BEGIN
+  CREATE ROLE {QUERY_LOGIN} LOGIN NOBYPASSRLS IN ROLE {QUERY_ROLE};
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+END $$;
+DO $$
+BEGIN
+  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam')
+     AND NOT pg_has_role('{QUERY_LOGIN}', 'rds_iam', 'MEMBER') THEN
+    GRANT rds_iam TO {QUERY_LOGIN};
+  END IF;
 END $$;
 """
 

@@ -12,10 +12,12 @@ from tenant_analytics.query import runtime
 from tenant_analytics.settings import get_settings
 
 
-def test_the_query_path_migrates_postgres_stores_but_only_reads_redshift(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a Redshift store (reached as the query function's read-only IAM identity) and a PostgreSQL one
+def test_the_query_path_creates_no_tables_where_it_logs_in_read_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the stores the query function reaches as read-only identities (Redshift as its IAM role, Aurora as the
+    # query login), and a PostgreSQL store reached with full credentials (local stores); none is the realtime store
     stores = {
         "redshift-1": {"engine": "redshift", "tier": "redshift", "workgroup_name": "wg", "database": "analytics"},
+        "aurora-3": {"engine": "postgres", "tier": "aurora", "host": "db.example", "iam_user": c.QUERY_LOGIN},
         "aurora-2": {"engine": "postgres", "tier": "aurora", "dsn": "postgresql://localhost/analytics"},
     }
     monkeypatch.setenv(c.ENV_STORES, json.dumps(stores))
@@ -37,5 +39,5 @@ def test_the_query_path_migrates_postgres_stores_but_only_reads_redshift(monkeyp
         runtime.reset()
         get_settings.cache_clear()
 
-    # Then it never asks to create tables on Redshift, and still does on PostgreSQL
-    assert opened == {"redshift-1": False, "aurora-2": True}
+    # Then it asks to create tables only where it has the credentials to
+    assert opened == {"redshift-1": False, "aurora-3": False, "aurora-2": True}

@@ -8,10 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from tenant_analytics import constants as c
+from tenant_analytics.constants import QUERY_LOGIN
 from tenant_analytics.errors import InvalidInput
-from tenant_analytics.settings import get_settings
+from tenant_analytics.settings import StoreConfig, get_settings
 from tenant_analytics.stores import factory
 
 
@@ -99,3 +101,39 @@ def test_a_failed_migration_is_tried_again_at_the_next_open(monkeypatch: pytest.
         factory.open_store("aurora-1", get_settings())
     store = factory.open_store("aurora-1", get_settings())
     assert isinstance(store, CountingStore) and store.migrations == 2
+
+
+def test_an_iam_login_signs_a_new_token_for_each_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the query function's Aurora entry: a host and the query login, no secret
+    host = "analytics.cluster-abc.eu-west-1.rds.amazonaws.com"
+    cfg = StoreConfig(engine="postgres", tier="aurora", host=host, database="analytics", iam_user=QUERY_LOGIN)
+
+    # When a connection string is made (a real token, signed locally with the test credentials)
+    conninfo = factory.postgres_conninfo(cfg)
+    assert callable(conninfo)
+    made = conninfo_to_dict(conninfo())
+
+    # Then it logs in as the query login over TLS, with an rds-db:connect token for that user as the password
+    assert (made["host"], made["port"], made["dbname"], made["user"]) == (host, "5432", "analytics", QUERY_LOGIN)
+    assert made["sslmode"] == "require"
+    token = str(made["password"])
+    assert token.startswith(f"{host}:5432/?") and "Action=connect" in token and f"DBUser={QUERY_LOGIN}" in token
+
+    # and every new connection gets a token of its own (they expire after 15 minutes)
+    signed: list[str] = []
+
+    class Signer:
+        def generate_db_auth_token(self, **request: Any) -> str:
+            signed.append(request["DBUsername"])
+            return f"token-{len(signed)}"
+
+    monkeypatch.setattr(factory.clients, "client", lambda service: Signer())
+    assert [conninfo_to_dict(conninfo())["password"] for _ in range(2)] == ["token-1", "token-2"]
+    assert signed == [QUERY_LOGIN, QUERY_LOGIN]
+
+
+def test_a_postgres_store_without_any_way_to_log_in_is_refused() -> None:
+    cfg = StoreConfig(engine="postgres", tier="aurora", host="db.example")
+    with pytest.raises(InvalidInput, match="'host' with 'secret_arn' or 'iam_user'") as refused:
+        factory.postgres_conninfo(cfg)
+    assert refused.value.field == "stores"
