@@ -82,15 +82,15 @@ class PipelineStack(Stack):
                 network=stores.network if in_vpc else None,
             ).function
 
-        # Plan and export stay outside the VPC: export calls tenants' source APIs on the internet and the
-        # VPC has no NAT; both need only DynamoDB and S3 besides.
+        # Plan, export and publish stay outside the VPC: export calls tenants' source APIs on the internet and the
+        # VPC has no NAT; they need only DynamoDB and S3 besides (publish: the registry and the cursors).
         self.plan = function("plan", "Bin-pack active tenants into batches", Duration.minutes(1), in_vpc=False)
         self.export = function("export", "Pull tenants' increments into S3 raw/", Duration.minutes(15), in_vpc=False)
         self.load = function(
             "load", "Merge transformed rows into each tenant's store", Duration.minutes(15), in_vpc=True
         )
         self.publish = function(
-            "publish", "Advance data_version and freshness; record failures", Duration.minutes(5), in_vpc=True
+            "publish", "Advance data_version and freshness; record failures", Duration.minutes(5), in_vpc=False
         )
         # Pure logic over the state machine's own state: no network, no grants, no settings.
         self.collect = function(
@@ -138,7 +138,6 @@ class PipelineStack(Stack):
         stores.grant_access(self.load)
         tenants_table.grant_read_write_data(self.publish)
         cursors_table.grant_read_write_data(self.publish)  # marks landed pages as loaded
-        stores.grant_access(self.publish)
         tenants_table.grant_read_data(self.refresh)
         stores.grant_access(self.refresh)
         # The refresh reads the UNLOAD manifest of each operational export run (Aurora reads the data files).

@@ -74,11 +74,11 @@ def test_authorizer_knows_the_token_issuer(synth: SynthResult) -> None:
     assert variables[c.ENV_AUTH_JWKS_URL].startswith("https://")
 
 
-def test_store_clients_run_in_the_vpc_and_export_does_not(synth: SynthResult) -> None:
+def test_store_clients_run_in_the_vpc_and_the_others_do_not(synth: SynthResult) -> None:
     functions = _functions(synth)
-    for logical in ("load", "publish", "query", "aggregator"):
+    for logical in ("load", "refresh", "query", "aggregator"):
         assert "VpcConfig" in functions[c.function_name(logical)], logical
-    for logical in ("plan", "export", "authorizer"):
+    for logical in ("plan", "export", "publish", "authorizer"):
         assert "VpcConfig" not in functions[c.function_name(logical)], logical
 
 
@@ -327,6 +327,9 @@ def test_tenant_queries_log_in_as_read_only_identities_never_with_admin_secrets(
     assert '"secret_arn"' not in query_stores
     assert f'"iam_user":"{c.QUERY_LOGIN}"' in query_stores.split(f'"{c.REDSHIFT_STORE_ID}":')[0]  # Aurora's entry
     assert "redshift!" in _readable_secrets(synth, "load")
+    # and publish, which records outcomes in the registry only, may not reach a store at all
+    publish_actions = {a for st in _role_statements(synth, "publish") for a in _as_list(st["Action"])}
+    assert not {a for a in publish_actions if a.split(":")[0] in {"secretsmanager", "rds-db", "redshift-data"}}
     assert not [st for st in _role_statements(synth, "query") if "secretsmanager" in str(st["Action"])]
     # Aurora: an IAM token for the query login only; Redshift: the Data API as the function's own IAM role, whose
     # name the deployer grants ta_query to
