@@ -50,7 +50,7 @@ class IngestionStack(Stack):
             network=stores.network,
         ).function
         tenants_table.grant_read_data(self.aggregator)
-        stores.grant_access(self.aggregator)
+        stores.grant_access(self.aggregator, redshift=False)  # it writes the realtime bins in Aurora only
         self.subscription = AggregatorSubscription(
             self, "Subscription", stream=self.change_stream.stream, function=self.aggregator, key=data_key
         )

@@ -94,27 +94,32 @@ class AnalyticsStores:
             stores[c.REDSHIFT_STORE_ID]["copy_role_arn"] = self.redshift.copy_role.role_arn
         return {c.ENV_STORES: stack.to_json_string(stores)}
 
-    def grant_access(self, function: lambda_.Function, *, tenant_queries: bool = False) -> None:
-        """Let ``function`` read the store secrets and run Data API statements on the production workgroup; with
-        ``tenant_queries`` (see ``environment``) it reads no secret and may log in to Aurora as the query login."""
+    def grant_access(self, function: lambda_.Function, *, tenant_queries: bool = False, redshift: bool = True) -> None:
+        """Let ``function`` log in to the stores as ``environment`` describes: with the admin secrets and Data API
+        statements on the production workgroup; with ``tenant_queries``, no secret: an IAM token for the query login
+        on Aurora and the Data API as its own IAM identity on Redshift. Without ``redshift`` (a function that writes
+        Aurora only), nothing on Redshift."""
         if tenant_queries:
             self.aurora.cluster.grant_connect(function, c.QUERY_LOGIN)
         else:
-            grant_secret_read(function, [self.aurora.secret_arn, self.redshift.admin_secret_policy_arn], self.data_key)
-        policy = iam.Policy(
-            function,
-            "RedshiftDataApi",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["redshift-data:ExecuteStatement", "redshift-data:BatchExecuteStatement"],
-                    resources=[self.redshift.workgroup_arn],
-                ),
+            secrets = [self.aurora.secret_arn, *([self.redshift.admin_secret_policy_arn] if redshift else [])]
+            grant_secret_read(function, secrets, self.data_key)
+        if not redshift:
+            return
+        statements = [
+            iam.PolicyStatement(
+                actions=["redshift-data:ExecuteStatement", "redshift-data:BatchExecuteStatement"],
+                resources=[self.redshift.workgroup_arn],
+            ),
+            iam.PolicyStatement(actions=DATA_API_STATEMENT_READS, resources=["*"]),
+        ]
+        if tenant_queries:  # the Data API gets a temporary password for the function's own database user
+            statements.append(
                 iam.PolicyStatement(
                     actions=["redshift-serverless:GetCredentials"], resources=[self.redshift.workgroup_arn]
-                ),
-                iam.PolicyStatement(actions=DATA_API_STATEMENT_READS, resources=["*"]),
-            ],
-        )
+                )
+            )
+        policy = iam.Policy(function, "RedshiftDataApi", statements=statements)
         assert function.role is not None
         policy.attach_to_role(function.role)
         acknowledge(

@@ -327,6 +327,13 @@ def test_tenant_queries_log_in_as_read_only_identities_never_with_admin_secrets(
     assert '"secret_arn"' not in query_stores
     assert f'"iam_user":"{c.QUERY_LOGIN}"' in query_stores.split(f'"{c.REDSHIFT_STORE_ID}":')[0]  # Aurora's entry
     assert "redshift!" in _readable_secrets(synth, "load")
+    # the aggregator, which writes Aurora's realtime bins, nothing on Redshift; only the query function gets
+    # Redshift credentials for its own IAM identity
+    aggregator = {a for st in _role_statements(synth, "aggregator") for a in _as_list(st["Action"])}
+    assert "redshift!" not in _readable_secrets(synth, "aggregator") and _readable_secrets(synth, "aggregator")
+    assert not {a for a in aggregator if a.startswith(("redshift-data:", "redshift-serverless:"))}
+    for writer in ("load", "refresh"):
+        assert "redshift-serverless:GetCredentials" not in str(_role_statements(synth, writer)), writer
     # and publish, which records outcomes in the registry only, may not reach a store at all
     publish_actions = {a for st in _role_statements(synth, "publish") for a in _as_list(st["Action"])}
     assert not {a for a in publish_actions if a.split(":")[0] in {"secretsmanager", "rds-db", "redshift-data"}}
