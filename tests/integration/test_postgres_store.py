@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import psycopg
@@ -137,6 +138,30 @@ def test_the_query_login_reads_a_tenant_at_a_time_and_does_nothing_else(store: P
     finally:
         login.close()
     assert store.query("acme", "SELECT count(*) FROM support.tickets", [])[1] == [(1,)]
+
+
+def test_on_aurora_the_query_login_may_sign_in_with_iam_tokens(store_url: str, pg_admin: str) -> None:
+    # Given a server with Aurora's rds_iam role (kept: other stores of this test server may grant it concurrently)
+    with (
+        psycopg.connect(pg_admin, autocommit=True) as admin,
+        contextlib.suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation),
+    ):
+        admin.execute("CREATE ROLE rds_iam NOLOGIN")
+    # When a store's schema is ensured, twice
+    store = PostgresStore("aurora-1", store_url)
+    try:
+        store.ensure_schema()
+        store.ensure_schema()
+        # Then the query login is a member of rds_iam (IAM tokens only), and of no role but it and the query role
+        conn = store._connection()
+        granted = conn.execute(
+            "SELECT array_agg(r.rolname ORDER BY r.rolname) FROM pg_auth_members AS m "
+            "JOIN pg_roles AS r ON r.oid = m.roleid WHERE m.member = %s::regrole",
+            (QUERY_LOGIN,),
+        ).fetchone()
+        assert granted == (["rds_iam", "ta_query"],)
+    finally:
+        store.close()
 
 
 def test_each_curated_table_merges_by_its_mode_in_one_transaction(store: PostgresStore) -> None:
