@@ -10,6 +10,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from tenant_analytics.constants import QUERY_LOGIN
+from tenant_analytics.errors import StoreUnavailable
 from tenant_analytics.local.postgres import ensure_database
 from tenant_analytics.stores.base import CuratedFiles
 from tenant_analytics.stores.postgres import PostgresStore
@@ -162,6 +163,32 @@ def test_on_aurora_the_query_login_may_sign_in_with_iam_tokens(store_url: str, p
         assert granted == (["rds_iam", "ta_query"],)
     finally:
         store.close()
+
+
+def test_a_read_on_a_connection_the_server_dropped_runs_again_on_a_new_one(store: PostgresStore, pg_admin: str) -> None:
+    # Given a store whose idle connection the server has since closed (a failover, an idle timeout)
+    store.merge_curated("acme", {"tickets": files([line(1, "2026-01-01T01:00:00Z", "open")])})
+    dropped = store._connection().info.backend_pid
+    with psycopg.connect(pg_admin, autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", (dropped,)).fetchone() == (True,)
+
+    # When a tenant's query comes, then it is answered, on a new connection
+    assert store.query("acme", "SELECT count(*) FROM support.tickets", [])[1] == [(1,)]
+    assert store._connection().info.backend_pid != dropped
+
+
+def test_a_read_the_store_fails_midway_is_a_retryable_store_error(store: PostgresStore) -> None:
+    # Given a live connection whose statements time out (a store too busy to answer in time)
+    store._connection().execute("SET statement_timeout = '50ms'")
+    kept = store._connection().info.backend_pid
+
+    # When a query runs past it, then the caller gets a store error it may retry, naming the store and the cause
+    with pytest.raises(
+        StoreUnavailable, match=r"store 'aurora-1' failed: canceling statement due to statement timeout"
+    ):
+        store.query("acme", "SELECT pg_sleep(1)", [])
+    # and the read was not run again on the same live connection
+    assert store._connection().info.backend_pid == kept
 
 
 def test_each_curated_table_merges_by_its_mode_in_one_transaction(store: PostgresStore) -> None:

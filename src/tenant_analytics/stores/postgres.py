@@ -225,16 +225,34 @@ class PostgresStore:
         return MergeStats(rows_in=rows_in, inserted=inserted, updated=updated, size_rows=size, tables=tables)
 
     def query(self, tenant_id: str, statement: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a planned read as the query role, for ``tenant_id`` only, in a read-only transaction.
+
+        A connection the server dropped while idle (a failover, an idle timeout while the function was frozen) is
+        replaced and the read run again, once; any other failure to reach the store is StoreUnavailable.
+        """
         conn = self._connection()
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(QUERY_ROLE)))
-            cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
-            cur.execute("SET LOCAL transaction_read_only = on")
-            cur.execute("SET LOCAL TimeZone = 'UTC'")  # time buckets are UTC days, whatever the server default
-            cur.execute(statement.encode(), params)  # statement built by the planner from catalog identifiers
-            columns = [d.name for d in cur.description or []]
-            rows = cur.fetchall()
-        return columns, rows
+        try:
+            return _read(conn, tenant_id, statement, params)
+        except psycopg.OperationalError as exc:
+            if not conn.closed:
+                raise StoreUnavailable(f"store '{self.store_id}' failed: {str(exc).strip()}") from exc
+        try:
+            return _read(self._connection(), tenant_id, statement, params)  # nothing was written: safe to run again
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"store '{self.store_id}' failed: {str(exc).strip()}") from exc
+
+
+def _read(
+    conn: psycopg.Connection[tuple[Any, ...]], tenant_id: str, statement: str, params: Sequence[Any]
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(QUERY_ROLE)))
+        cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
+        cur.execute("SET LOCAL transaction_read_only = on")
+        cur.execute("SET LOCAL TimeZone = 'UTC'")  # time buckets are UTC days, whatever the server default
+        cur.execute(statement.encode(), params)  # statement built by the planner from catalog identifiers
+        columns = [d.name for d in cur.description or []]
+        return columns, cur.fetchall()
 
 
 def _merge_table(
