@@ -106,9 +106,11 @@ class AnalyticsStores:
             grant_secret_read(function, secrets, self.data_key)
         if not redshift:
             return
+        # Tenant queries run one statement at a time in a session; the writers also run batches (DDL, loads).
+        run = ["redshift-data:ExecuteStatement"]
         statements = [
             iam.PolicyStatement(
-                actions=["redshift-data:ExecuteStatement", "redshift-data:BatchExecuteStatement"],
+                actions=run if tenant_queries else [*run, "redshift-data:BatchExecuteStatement"],
                 resources=[self.redshift.workgroup_arn],
             ),
             iam.PolicyStatement(actions=DATA_API_STATEMENT_READS, resources=["*"]),

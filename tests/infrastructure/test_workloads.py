@@ -344,6 +344,7 @@ def test_tenant_queries_log_in_as_read_only_identities_never_with_admin_secrets(
     assert len(connect) == 1 and _flatten(connect[0]["Resource"]).endswith(f"/{c.QUERY_LOGIN}")
     actions = {a for st in _role_statements(synth, "query") for a in _as_list(st["Action"])}
     assert {"redshift-serverless:GetCredentials", "redshift-data:ExecuteStatement"} <= actions
+    assert "redshift-data:BatchExecuteStatement" not in actions  # no DDL batches, only its own statements
     assert "QueryFunctionRoleName" in synth.templates["QueryApi"]["Outputs"]
 
 
