@@ -19,6 +19,7 @@ from tenant_analytics.stores.messaging import REDSHIFT_SCHEMA_SQL
 from tenant_analytics.stores.redshift import (
     QUERY_USER_SQL,
     SCHEMA_SQL,
+    SET_TENANT_SQL,
     SUPPORT_COLUMNS_SQL,
     RedshiftDataStore,
     added_column_statements,
@@ -89,7 +90,7 @@ def expect_tenant_session(
         "execute_statement",
         {"Id": f"{session_id}-open", "SessionId": session_id},
         {
-            "Sql": "SELECT set_config('app.tenant_id', :tenant_id, FALSE)",
+            "Sql": SET_TENANT_SQL,
             "Parameters": [{"name": "tenant_id", "value": tenant_id}],
             "SessionKeepAliveSeconds": 60,
             **TARGET,
@@ -235,21 +236,96 @@ def test_tenant_queries_are_refused_while_the_store_user_is_a_superuser(client) 
         stub.assert_no_pending_responses()
 
 
-def test_a_store_checks_its_user_before_its_first_query_only(client) -> None:  # type: ignore[no-untyped-def]
+def expect_tenant_switch(stub: Stubber, session_id: str, tenant_id: str) -> None:
+    """The recorded calls that set ``tenant_id`` in an open session before its next statement."""
+    switch = f"{session_id}-{tenant_id}"
+    stub.add_response(
+        "execute_statement",
+        {"Id": switch},
+        {"Sql": SET_TENANT_SQL, "Parameters": [{"name": "tenant_id", "value": tenant_id}], "SessionId": session_id},
+    )
+    stub.add_response("describe_statement", {"Id": switch, "Status": "FINISHED"}, {"Id": switch})
+
+
+def expect_statement(stub: Stubber, statement_id: str, session_id: str, value: int) -> None:
+    """The recorded calls of ``SELECT 1`` run in ``session_id``, answering ``value``."""
+    stub.add_response("execute_statement", {"Id": statement_id}, {"Sql": "SELECT 1", "SessionId": session_id})
+    stub.add_response("describe_statement", {"Id": statement_id, "Status": "FINISHED"}, {"Id": statement_id})
+    stub.add_response(
+        "get_statement_result", {"Records": [[{"longValue": value}]], "TotalNumRows": 1}, {"Id": statement_id}
+    )
+
+
+def test_a_thread_keeps_its_session_and_names_the_tenant_before_every_statement(client) -> None:  # type: ignore[no-untyped-def]
+    # Given a store (the Data API caps how many sessions may be open at once)
     store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
     with Stubber(client) as stub:
-        for number, user in ((5, (QUERY_USER, False)), (6, None)):
-            expect_tenant_session(stub, f"session-{number}", user=user)
-            stub.add_response(
-                "execute_statement", {"Id": f"q{number}"}, {"Sql": "SELECT 1", "SessionId": f"session-{number}"}
-            )
-            stub.add_response("describe_statement", {"Id": f"q{number}", "Status": "FINISHED"}, {"Id": f"q{number}"})
-            stub.add_response(
-                "get_statement_result", {"Records": [[{"longValue": 1}]], "TotalNumRows": 1}, {"Id": f"q{number}"}
-            )
-        assert store.query("acme", "SELECT 1", []) == ([], [(1,)])
-        assert store.query("acme", "SELECT 1", []) == ([], [(1,)])
+        # the first query opens the session and checks its user, once
+        expect_tenant_session(stub, "session-5")
+        expect_statement(stub, "q1", "session-5", 1)
+        # the next ones, of any tenant, set their tenant in that session first
+        expect_tenant_switch(stub, "session-5", "globex")
+        expect_statement(stub, "q2", "session-5", 2)
+        expect_tenant_switch(stub, "session-5", "acme")
+        expect_statement(stub, "q3", "session-5", 3)
+        # When three queries of two tenants run
+        answers = [store.query(t, "SELECT 1", []) for t in ("acme", "globex", "acme")]
         stub.assert_no_pending_responses()
+    # Then each is answered in the one session
+    assert answers == [([], [(1,)]), ([], [(2,)]), ([], [(3,)])]
+
+
+def test_an_expired_session_is_replaced(client) -> None:  # type: ignore[no-untyped-def]
+    store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
+    with Stubber(client) as stub:
+        expect_tenant_session(stub, "session-6")
+        expect_statement(stub, "q1", "session-6", 1)
+        # Given the session expired after its last statement
+        stub.add_client_error(
+            "execute_statement",
+            service_error_code="ResourceNotFoundException",
+            service_message="Session session-6 does not exist",
+            expected_params={
+                "Sql": SET_TENANT_SQL,
+                "Parameters": [{"name": "tenant_id", "value": "acme"}],
+                "SessionId": "session-6",
+            },
+        )
+        # Then the next query opens a new one (its user already checked) and runs there
+        expect_tenant_session(stub, "session-7", user=None)
+        expect_statement(stub, "q2", "session-7", 2)
+        assert store.query("acme", "SELECT 1", []) == ([], [(1,)])
+        assert store.query("acme", "SELECT 1", []) == ([], [(2,)])
+        stub.assert_no_pending_responses()
+
+
+def test_a_failed_statement_leaves_its_session_behind(client) -> None:  # type: ignore[no-untyped-def]
+    store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
+    with Stubber(client) as stub:
+        expect_tenant_session(stub, "session-8")
+        stub.add_response("execute_statement", {"Id": "q1"}, {"Sql": "SELECT 1", "SessionId": "session-8"})
+        stub.add_response("describe_statement", {"Id": "q1", "Status": "ABORTED", "Error": "cancelled"}, {"Id": "q1"})
+        # Given a statement that did not finish in its session
+        with pytest.raises(StoreUnavailable, match="statement aborted"):
+            store.query("acme", "SELECT 1", [])
+        # Then the next query does not use that session (it may still be busy)
+        expect_tenant_session(stub, "session-9", user=None)
+        expect_statement(stub, "q2", "session-9", 2)
+        assert store.query("acme", "SELECT 1", []) == ([], [(2,)])
+        stub.assert_no_pending_responses()
+
+
+def test_data_api_limits_are_retryable_store_errors(client) -> None:  # type: ignore[no-untyped-def]
+    store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "execute_statement",
+            service_error_code="ActiveSessionsExceededException",
+            service_message="The maximum number of active sessions has been reached",
+        )
+        with pytest.raises(StoreUnavailable, match="ActiveSessionsExceededException") as refused:
+            store.query("acme", "SELECT 1", [])
+    assert refused.value.http_status == 503 and "store 'redshift-1'" in refused.value.message
 
 
 def test_the_user_check_parses_as_redshift() -> None:

@@ -9,12 +9,14 @@ given tenants to S3 (as the same IAM role as COPY) and reads back the UNLOAD man
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
 from sqlglot import exp
 
 from tenant_analytics.errors import InvalidInput, StoreMisconfigured, StoreUnavailable
@@ -33,7 +35,10 @@ from tenant_analytics.stores.roles import QUERY_ROLE
 from tenant_analytics.tenants.models import TENANT_ID_PATTERN
 from tenant_analytics.transforms.tables import SUPPORT_TABLES, TABLES_BY_NAME, TICKETS, CuratedTable
 
-SESSION_KEEP_ALIVE_S = 60  # a query's session: the tenant setting, then the statement
+SESSION_KEEP_ALIVE_S = 60  # a thread's query session stays open this long after its last statement
+SET_TENANT_SQL = "SELECT set_config('app.tenant_id', :tenant_id, FALSE)"
+# What the Data API answers for a session that has expired (or never existed).
+_SESSION_GONE = frozenset({"ResourceNotFoundException", "ValidationException"})
 # Who runs the tenants' queries: Redshift ignores row-level security policies for superusers.
 QUERY_USER_SQL = "SELECT usename, usesuper FROM pg_user WHERE usename = current_user"
 _S3_PREFIX = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9_./=-]+/$")
@@ -218,6 +223,7 @@ class RedshiftDataStore:
         self._timeout = timeout_seconds
         self._sleep = sleep
         self._query_user_checked = False  # see _refuse_superuser
+        self._local = threading.local()  # each thread's query session (see query)
 
     def _target(self) -> dict[str, str]:
         target = {"WorkgroupName": self._cfg.workgroup_name or "", "Database": self._cfg.database}
@@ -352,14 +358,46 @@ class RedshiftDataStore:
         self._query_user_checked = True
 
     def query(self, tenant_id: str, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run a planned read in a Data API session whose ``app.tenant_id`` names the tenant.
+        """Run a planned read in this thread's Data API session, with ``app.tenant_id`` set to the tenant first.
 
-        The models' views carry an RLS policy on that setting for the query role, so the session is opened by
-        setting it (a bound parameter) and the statement runs in the same session; the planner's tenant
-        predicate holds on top.
+        The models' views carry an RLS policy on that setting for the query role, so every statement is preceded
+        by setting it (a bound parameter) in the same session; the planner's tenant predicate holds on top. The
+        session is kept for the thread's next queries (the Data API limits how many may be open at once) and
+        replaced when it has expired or a statement in it failed.
         """
+        try:
+            session_id = self._session_for(tenant_id)
+            parameters = [_param(f"p{i}", v) for i, v in enumerate(params, start=1)]
+            kwargs: dict[str, Any] = {"Sql": sql, "SessionId": session_id}
+            if parameters:
+                kwargs["Parameters"] = parameters
+            try:
+                started = self._client.execute_statement(**kwargs)
+                self._wait(started["Id"])
+            except (ClientError, StoreUnavailable):
+                self._local.session_id = None  # it may still be running, or be gone: start afresh next time
+                raise
+            return self._rows(started["Id"])
+        except ClientError as exc:  # throttled, too many sessions or statements, the service failing
+            raise StoreUnavailable(f"store '{self.store_id}': {exc}") from exc
+
+    def _session_for(self, tenant_id: str) -> str:
+        """Set ``app.tenant_id`` in this thread's session, opening one when there is none or it has expired."""
+        session_id: str | None = getattr(self._local, "session_id", None)
+        if session_id is not None:
+            try:
+                started = self._client.execute_statement(
+                    Sql=SET_TENANT_SQL, Parameters=[_param("tenant_id", tenant_id)], SessionId=session_id
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in _SESSION_GONE:
+                    raise
+                self._local.session_id = None  # expired: opened anew below
+            else:
+                self._wait(started["Id"])
+                return session_id
         opened = self._client.execute_statement(
-            Sql="SELECT set_config('app.tenant_id', :tenant_id, FALSE)",
+            Sql=SET_TENANT_SQL,
             Parameters=[_param("tenant_id", tenant_id)],
             SessionKeepAliveSeconds=SESSION_KEEP_ALIVE_S,
             **self._target(),
@@ -367,10 +405,5 @@ class RedshiftDataStore:
         self._wait(opened["Id"])
         if not self._query_user_checked:
             self._refuse_superuser(opened["SessionId"])
-        parameters = [_param(f"p{i}", v) for i, v in enumerate(params, start=1)]
-        kwargs: dict[str, Any] = {"Sql": sql, "SessionId": opened["SessionId"]}
-        if parameters:
-            kwargs["Parameters"] = parameters
-        started = self._client.execute_statement(**kwargs)
-        self._wait(started["Id"])
-        return self._rows(started["Id"])
+        self._local.session_id = opened["SessionId"]
+        return str(opened["SessionId"])
