@@ -64,7 +64,7 @@ def open_store(store_id: str, settings: Settings, *, migrate: bool = True) -> An
     """Return the (cached) store adapter for ``store_id``.
 
     With ``migrate`` its schema is ensured, once per process (by the first open that asks, again after a failed
-    attempt). The query path opens Redshift stores without: it runs there as a database user that can only read.
+    attempt). The query path opens without the stores it logs in to as a user that can only read.
     """
     store = _open.get(store_id)
     if store is None:
