@@ -19,6 +19,11 @@ class StoreConfig(BaseModel):
     engine: Literal["postgres", "redshift"]
     tier: Literal["aurora", "redshift"]
     dsn: str | None = Field(default=None, description="libpq URL; local stores and tests")
+    query_dsn: str | None = Field(
+        default=None,
+        description="local stores: the libpq URL tenant queries log in with (the query login), where the query"
+        " function on AWS uses iam_user",
+    )
     host: str | None = None
     port: int = 5432
     database: str = "analytics"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tenant_analytics.constants import QUERY_LOGIN
 from tenant_analytics.errors import StoreUnavailable
-from tenant_analytics.local.postgres import ensure_database
+from tenant_analytics.local.postgres import ensure_database, query_login_url
 from tenant_analytics.stores.base import CuratedFiles
 from tenant_analytics.stores.postgres import PostgresStore
 
@@ -189,6 +190,27 @@ def test_a_read_the_store_fails_midway_is_a_retryable_store_error(store: Postgre
         store.query("acme", "SELECT pg_sleep(1)", [])
     # and the read was not run again on the same live connection
     assert store._connection().info.backend_pid == kept
+
+
+def test_locally_tenant_queries_log_in_as_the_query_login_where_the_server_lets_it(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The embedded server lets the query login in without a password: local queries use it, as on AWS
+    login = query_login_url(store_url)
+    assert login is not None and conninfo_to_dict(login)["user"] == QUERY_LOGIN
+    with psycopg.connect(login) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (QUERY_LOGIN,)
+
+    # A server that asks the login for a password (it has none) is reported, so queries run as the writers' user
+    real_connect = psycopg.connect
+
+    def password_required(conninfo: str, **kwargs: Any) -> Any:
+        if conninfo_to_dict(conninfo).get("user") == QUERY_LOGIN:
+            raise psycopg.OperationalError(f'password authentication failed for user "{QUERY_LOGIN}"')
+        return real_connect(conninfo, **kwargs)
+
+    monkeypatch.setattr(psycopg, "connect", password_required)
+    assert query_login_url(store_url) is None
 
 
 def test_each_curated_table_merges_by_its_mode_in_one_transaction(store: PostgresStore) -> None:

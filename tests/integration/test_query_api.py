@@ -9,7 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from tenant_analytics import constants as c
 from tenant_analytics.aws import clients
@@ -83,6 +85,26 @@ def test_each_tenant_sees_only_its_own_data_on_both_tiers(platform: LocalPlatfor
     assert bigco.json()["rows"] == [["2026-01-02", 2]]
     assert acme.json()["data_version"] == 1
     assert acme.json()["freshness"]["loaded_through"] == "2026-01-03T12:00:00Z"
+
+
+def test_tenant_queries_log_in_as_the_query_login_on_both_tiers(platform: LocalPlatform, pg_admin: str) -> None:
+    # When tenants of both tiers query through the API
+    gw = LocalApiGateway()
+    for tenant_id in ("acme", "bigco"):
+        assert call(gw, platform.token(tenant_id), DAILY).status == 200
+    # Then the answers came over connections of the query login, one per store, as on AWS (never the writers')
+    stores = {store_id: cfg.dsn for store_id, cfg in get_settings().stores.items()}
+    with psycopg.connect(pg_admin, autocommit=True) as admin:
+        logged_in = {
+            str(r[0])
+            for r in admin.execute(
+                "SELECT datname FROM pg_stat_activity WHERE usename = %s AND datname = ANY(%s)",
+                (c.QUERY_LOGIN, [conninfo_to_dict(dsn)["dbname"] for dsn in stores.values() if dsn]),
+            )
+        }
+    assert logged_in == {
+        conninfo_to_dict(stores[platform.registry.get(t).store] or "")["dbname"] for t in ("acme", "bigco")
+    }
 
 
 def test_the_tenant_comes_from_the_token_never_from_body_or_headers(platform: LocalPlatform) -> None:

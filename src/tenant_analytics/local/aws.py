@@ -479,11 +479,16 @@ class StateSnapshot:
                         s3.download_file(bucket, obj["Key"], str(target))
 
 
-def local_environment(home: Path, store_dsns: dict[str, tuple[str, str]]) -> dict[str, str]:
-    """Environment of the local account: fake credentials, region, and the stores' DSNs."""
-    stores = {
+def local_environment(
+    home: Path, store_dsns: dict[str, tuple[str, str]], query_dsns: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Environment of the local account: fake credentials, region, and the stores' DSNs: the writers' (a
+    superuser) and, where ``query_dsns`` has one, the query login's, which tenant queries use as on AWS."""
+    stores: dict[str, dict[str, str]] = {
         store_id: {"engine": "postgres", "tier": tier, "dsn": dsn} for store_id, (tier, dsn) in store_dsns.items()
     }
+    for store_id, query_dsn in (query_dsns or {}).items():
+        stores[store_id]["query_dsn"] = query_dsn
     return {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -501,10 +506,17 @@ def local_environment(home: Path, store_dsns: dict[str, tuple[str, str]]) -> dic
 
 
 @contextmanager
-def local_aws(home: Path, store_dsns: dict[str, tuple[str, str]], *, persist: bool = True) -> Iterator[LocalAws]:
+def local_aws(
+    home: Path,
+    store_dsns: dict[str, tuple[str, str]],
+    *,
+    persist: bool = True,
+    query_dsns: dict[str, str] | None = None,
+) -> Iterator[LocalAws]:
     """Start the local account (moto), create the platform's resources, restore saved state, and yield it.
 
-    ``store_dsns`` maps store id -> (tier, PostgreSQL URL). With ``persist`` the state is saved on exit.
+    ``store_dsns`` maps store id -> (tier, PostgreSQL URL); ``query_dsns`` store id -> the URL tenant queries log
+    in with (see ``local_environment``). With ``persist`` the state is saved on exit.
     """
     from moto import mock_aws
     from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -517,7 +529,7 @@ def local_aws(home: Path, store_dsns: dict[str, tuple[str, str]], *, persist: bo
     work.mkdir(exist_ok=True)
     runner = LocalSparkJobRunner(work)
     with ExitStack() as stack:
-        stack.enter_context(mock.patch.dict(os.environ, local_environment(home, store_dsns)))
+        stack.enter_context(mock.patch.dict(os.environ, local_environment(home, store_dsns, query_dsns)))
         get_settings.cache_clear()
         stack.callback(get_settings.cache_clear)
         clients.reset()

@@ -21,7 +21,7 @@ from tenant_analytics.errors import InvalidInput, TenantAnalyticsError
 from tenant_analytics.local.api import ApiResponse, LocalApiGateway
 from tenant_analytics.local.aws import LocalAws, local_aws
 from tenant_analytics.local.home_lock import hold_home
-from tenant_analytics.local.postgres import admin_url, ensure_database
+from tenant_analytics.local.postgres import admin_url, ensure_database, query_login_url
 from tenant_analytics.models import RefreshRecord
 from tenant_analytics.pipeline import runtime
 from tenant_analytics.pipeline.plan import last_complete_hour, parse_hour
@@ -32,6 +32,7 @@ from tenant_analytics.query.auth import DevSigner
 from tenant_analytics.query.contract import Answer, parse_query
 from tenant_analytics.settings import database_url, get_settings
 from tenant_analytics.sources.messaging import MessagingBatch
+from tenant_analytics.stores.factory import open_store
 from tenant_analytics.stores.messaging import MessagingMergeStats
 from tenant_analytics.stores.postgres import PostgresStore
 from tenant_analytics.tenants.models import Tenant, Tier
@@ -164,13 +165,21 @@ def _platform(home: Path, persist: bool, db_prefix: str | None, pg_admin: str | 
         store_id: (tier, ensure_database(admin, f"{db_prefix}_{store_id.replace('-', '_')}"))
         for store_id, tier in LOCAL_STORES.items()
     }
+    # Tenant queries log in as the query login, as on AWS, where the server lets it in without a password (the
+    # embedded one does); elsewhere they run as the writers' user, inside SET LOCAL ROLE ta_query all the same.
+    logins = {store_id: query_login_url(dsn) for store_id, (_, dsn) in dsns.items()}
+    query_dsns = {store_id: url for store_id, url in logins.items() if url is not None}
     settings = get_settings()
     signer = DevSigner(home / "dev-signing-key.pem", issuer=settings.auth_issuer, audience=settings.auth_audience)
     with mock.patch.dict(os.environ, {c.ENV_AUTH_JWKS: json.dumps(signer.jwks())}):
         get_settings.cache_clear()
         query_runtime.reset()
         try:
-            with local_aws(home, dsns, persist=persist) as aws:
+            with local_aws(home, dsns, persist=persist, query_dsns=query_dsns) as aws:
+                # As after a deployment's first load: the stores' tables, and the login tenant queries use, exist
+                # before any query (the query path creates nothing).
+                for store_id in dsns:
+                    open_store(store_id, get_settings())
                 yield LocalPlatform(home=home, aws=aws, signer=signer)
         finally:
             query_runtime.reset()

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 _lock = threading.Lock()
 _servers: dict[Path, Any] = {}
@@ -55,3 +56,20 @@ def drop_database(admin: str, database: str) -> None:
     """Drop ``database`` (tests' clean-up), closing other sessions first."""
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+
+
+def query_login_url(database_url: str) -> str | None:
+    """The URL of ``database_url``'s database for the query login (``ta_query_login``, created here if missing),
+    as tenant queries log in on AWS; None when the server does not let it in (it has no password: a server that
+    asks for one)."""
+    from tenant_analytics.constants import QUERY_LOGIN
+    from tenant_analytics.stores.roles import ROLES_SQL
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(ROLES_SQL)
+    login = make_conninfo(database_url, user=QUERY_LOGIN)
+    try:
+        psycopg.connect(login, connect_timeout=10).close()
+    except psycopg.OperationalError:
+        return None
+    return login

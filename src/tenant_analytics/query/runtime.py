@@ -18,7 +18,7 @@ from tenant_analytics.query.service import QueryService
 from tenant_analytics.query.versions import TenantSnapshots
 from tenant_analytics.settings import get_settings
 from tenant_analytics.stores.base import AnalyticsStore
-from tenant_analytics.stores.factory import open_store
+from tenant_analytics.stores.factory import open_query_store
 
 
 @cache
@@ -37,11 +37,7 @@ def query_service() -> QueryService:
         with opening:
             if store_id == realtime_store_id:
                 cdc_runtime.realtime_store()  # the bins' schema exists before anything reads it
-            cfg = settings.stores.get(store_id)
-            # Tenant queries log in as users that only read (docs/deployment.md): on Redshift the function's IAM
-            # identity, on PostgreSQL its IAM login when it has one; the functions that write a store create its tables.
-            read_only = cfg is not None and (cfg.engine == "redshift" or cfg.iam_user is not None)
-            return open_store(store_id, settings, migrate=not read_only)
+            return open_query_store(store_id, settings)
 
     registry = pipeline_runtime.registry(settings)
     versions = TenantSnapshots(registry.get, max_age_ms=settings.data_version_max_age_ms)

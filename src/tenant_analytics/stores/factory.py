@@ -18,6 +18,7 @@ from tenant_analytics.stores.postgres import PostgresStore
 
 _open: dict[str, AnalyticsStore] = {}
 _migrated: set[str] = set()  # stores whose schema this process has ensured
+_open_for_queries: dict[str, AnalyticsStore] = {}  # stores opened with a query_dsn, apart from the writers'
 
 
 def postgres_conninfo(cfg: StoreConfig) -> Conninfo:
@@ -89,11 +90,31 @@ def open_store(store_id: str, settings: Settings, *, migrate: bool = True) -> An
     return store
 
 
+def open_query_store(store_id: str, settings: Settings) -> AnalyticsStore:
+    """Return the store adapter tenant queries run through, logged in as the settings say tenant queries log in.
+
+    A store with a ``query_dsn`` (local stores) gets an adapter of its own on that login. Otherwise it is the
+    store's adapter, without migrating the stores the query path reaches as a user that can only read: Redshift
+    (the function's IAM identity) and PostgreSQL with an ``iam_user``. The functions that write a store create
+    its tables.
+    """
+    cfg = settings.stores.get(store_id)
+    if cfg is not None and cfg.query_dsn:
+        store = _open_for_queries.get(store_id)
+        if store is None:
+            store = PostgresStore(store_id, cfg.query_dsn)
+            _open_for_queries[store_id] = store
+        return store
+    read_only = cfg is not None and (cfg.engine == "redshift" or cfg.iam_user is not None)
+    return open_store(store_id, settings, migrate=not read_only)
+
+
 def close_all() -> None:
     """Close every open store (tests, the local runner between sessions)."""
-    for store in _open.values():
+    for store in [*_open.values(), *_open_for_queries.values()]:
         close = getattr(store, "close", None)
         if close is not None:
             close()
     _open.clear()
+    _open_for_queries.clear()
     _migrated.clear()

@@ -137,3 +137,53 @@ def test_a_postgres_store_without_any_way_to_log_in_is_refused() -> None:
     with pytest.raises(InvalidInput, match="'host' with 'secret_arn' or 'iam_user'") as refused:
         factory.postgres_conninfo(cfg)
     assert refused.value.field == "stores"
+
+
+def test_the_query_path_creates_no_tables_where_it_logs_in_read_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the stores the query function reaches as read-only identities (Redshift as its IAM role, Aurora as the
+    # query login), and a PostgreSQL store reached with full credentials
+    stores = {
+        "redshift-1": {"engine": "redshift", "tier": "redshift", "workgroup_name": "wg", "database": "analytics"},
+        "aurora-3": {"engine": "postgres", "tier": "aurora", "host": "db.example", "iam_user": QUERY_LOGIN},
+        "aurora-2": {"engine": "postgres", "tier": "aurora", "dsn": "postgresql://localhost/analytics"},
+    }
+    monkeypatch.setenv(c.ENV_STORES, json.dumps(stores))
+    opened: dict[str, bool] = {}
+
+    def recording_open(store_id: str, settings: Any, *, migrate: bool = True) -> object:
+        opened[store_id] = migrate
+        return object()
+
+    monkeypatch.setattr(factory, "open_store", recording_open)
+
+    # When the query path opens each
+    for store_id in stores:
+        factory.open_query_store(store_id, get_settings())
+
+    # Then it asks to create tables only where it has the credentials to
+    assert opened == {"redshift-1": False, "aurora-3": False, "aurora-2": True}
+
+
+def test_a_store_with_a_query_login_gets_an_adapter_of_its_own_for_queries(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a local store whose tenant queries log in as the query login
+    stores_env(monkeypatch, query_dsn="postgresql://ta_query_login@localhost/analytics")
+    made: list[CountingStore] = []
+
+    class RecordingStore(CountingStore):
+        def __init__(self, store_id: str, conninfo: str, **options: Any) -> None:
+            super().__init__()
+            self.conninfo = conninfo
+            made.append(self)
+
+    monkeypatch.setattr(factory, "PostgresStore", RecordingStore)
+
+    # When the writers and the query path open it, twice each
+    writer = [factory.open_store("aurora-1", get_settings()) for _ in range(2)]
+    reader = [factory.open_query_store("aurora-1", get_settings()) for _ in range(2)]
+
+    # Then there are two adapters, one per login; only the writers' migrates
+    assert writer[0] is writer[1] and reader[0] is reader[1] and writer[0] is not reader[0]
+    assert [(s.conninfo, s.migrations) for s in made] == [
+        ("postgresql://localhost/analytics", 1),
+        ("postgresql://ta_query_login@localhost/analytics", 0),
+    ]
