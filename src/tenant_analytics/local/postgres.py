@@ -15,6 +15,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from tenant_analytics.constants import QUERY_LOGIN
+from tenant_analytics.stores.roles import ROLES_SQL
+
 _lock = threading.Lock()
 _servers: dict[Path, Any] = {}
 
@@ -62,9 +65,6 @@ def query_login_url(database_url: str) -> str | None:
     """The URL of ``database_url``'s database for the query login (``ta_query_login``, created here if missing),
     as tenant queries log in on AWS; None when the server does not let it in (it has no password: a server that
     asks for one)."""
-    from tenant_analytics.constants import QUERY_LOGIN
-    from tenant_analytics.stores.roles import ROLES_SQL
-
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(ROLES_SQL)
     login = make_conninfo(database_url, user=QUERY_LOGIN)
