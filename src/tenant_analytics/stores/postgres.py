@@ -110,18 +110,18 @@ class PostgresStore:
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
         conn: psycopg.Connection[tuple[Any, ...]] | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
-            try:
-                conn = psycopg.connect(conninfo_now(self._conninfo), connect_timeout=10)
-            except psycopg.OperationalError as exc:
-                raise StoreUnavailable(f"store '{self.store_id}' is unreachable: {str(exc).strip()}") from exc
+            conn = self._connect(autocommit=False)
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
         return conn
 
     def _new_model_connection(self) -> psycopg.Connection[tuple[Any, ...]]:
+        return self._connect(autocommit=True)
+
+    def _connect(self, *, autocommit: bool) -> psycopg.Connection[tuple[Any, ...]]:
         try:
-            return psycopg.connect(conninfo_now(self._conninfo), autocommit=True, connect_timeout=10)
+            return psycopg.connect(conninfo_now(self._conninfo), autocommit=autocommit, connect_timeout=10)
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"store '{self.store_id}' is unreachable: {str(exc).strip()}") from exc
 
@@ -232,11 +232,11 @@ class PostgresStore:
         """
         conn = self._connection()
         try:
-            return _read(conn, tenant_id, statement, params)
-        except psycopg.OperationalError as exc:
-            if not conn.closed:
-                raise StoreUnavailable(f"store '{self.store_id}' failed: {str(exc).strip()}") from exc
-        try:
+            try:
+                return _read(conn, tenant_id, statement, params)
+            except psycopg.OperationalError:
+                if not conn.closed:
+                    raise
             return _read(self._connection(), tenant_id, statement, params)  # nothing was written: safe to run again
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"store '{self.store_id}' failed: {str(exc).strip()}") from exc
