@@ -95,6 +95,12 @@ class StoreUnavailable(TenantAnalyticsError):
     http_status = 503
 
 
+class StoreNotReady(StoreUnavailable):
+    """The store has not been set up yet: its tables are created by the first load or model refresh that opens it."""
+
+    code = "store_not_ready"
+
+
 class StoreMisconfigured(TenantAnalyticsError):
     """A store is set up in a way the platform refuses to run with (retrying does not help)."""
 

@@ -11,7 +11,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tenant_analytics.constants import QUERY_LOGIN
-from tenant_analytics.errors import StoreUnavailable
+from tenant_analytics.errors import StoreNotReady, StoreUnavailable
 from tenant_analytics.local.postgres import ensure_database, query_login_url
 from tenant_analytics.stores.base import CuratedFiles
 from tenant_analytics.stores.postgres import PostgresStore
@@ -190,6 +190,23 @@ def test_a_read_the_store_fails_midway_is_a_retryable_store_error(store: Postgre
         store.query("acme", "SELECT pg_sleep(1)", [])
     # and the read was not run again on the same live connection
     assert store._connection().info.backend_pid == kept
+
+
+def test_a_query_on_a_store_no_writer_has_set_up_says_so(store: PostgresStore, pg_admin: str, db_prefix: str) -> None:
+    # Given a second database in the same cluster (the roles exist) that no load or refresh has opened yet
+    fresh = PostgresStore("aurora-2", ensure_database(pg_admin, f"{db_prefix}_fresh"))
+    try:
+        # When a tenant's query comes, then it is refused as a store that is not ready, naming it and what is missing
+        with pytest.raises(
+            StoreNotReady, match=r"store 'aurora-2' is not set up yet \(relation \"models.tenant_daily\""
+        ):
+            fresh.query("acme", "SELECT count(*) FROM models.tenant_daily", [])
+        # and the API answers 503 with its own code, so a client may retry once the first load has run
+        with pytest.raises(StoreNotReady) as refused:
+            fresh.query("acme", "SELECT count(*) FROM support.tickets", [])
+        assert (refused.value.http_status, refused.value.to_dict()["error"]["code"]) == (503, "store_not_ready")
+    finally:
+        fresh.close()
 
 
 def test_locally_tenant_queries_log_in_as_the_query_login_where_the_server_lets_it(

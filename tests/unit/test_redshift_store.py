@@ -10,7 +10,7 @@ import pytest
 import sqlglot
 from botocore.stub import Stubber
 
-from tenant_analytics.errors import InvalidInput, StoreMisconfigured, StoreUnavailable
+from tenant_analytics.errors import InvalidInput, StoreMisconfigured, StoreNotReady, StoreUnavailable
 from tenant_analytics.query.contract import parse_query
 from tenant_analytics.query.planner import plan_query
 from tenant_analytics.settings import StoreConfig
@@ -313,6 +313,49 @@ def test_a_failed_statement_leaves_its_session_behind(client) -> None:  # type: 
         expect_statement(stub, "q2", "session-9", 2)
         assert store.query("acme", "SELECT 1", []) == ([], [(2,)])
         stub.assert_no_pending_responses()
+
+
+def test_a_session_whose_tenant_could_not_be_set_is_left_behind(client) -> None:  # type: ignore[no-untyped-def]
+    store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
+    with Stubber(client) as stub:
+        expect_tenant_session(stub, "session-10")
+        expect_statement(stub, "q1", "session-10", 1)
+        # Given a kept session in which setting the next query's tenant fails
+        stub.add_response(
+            "execute_statement",
+            {"Id": "switch"},
+            {
+                "Sql": SET_TENANT_SQL,
+                "Parameters": [{"name": "tenant_id", "value": "globex"}],
+                "SessionId": "session-10",
+            },
+        )
+        stub.add_response(
+            "describe_statement", {"Id": "switch", "Status": "FAILED", "Error": "internal"}, {"Id": "switch"}
+        )
+        assert store.query("acme", "SELECT 1", []) == ([], [(1,)])
+        # Then that query fails before its statement runs (the stub would reject an unrecorded call)
+        with pytest.raises(StoreUnavailable, match="statement failed: internal"):
+            store.query("globex", "SELECT 1", [])
+        # and the next query opens a new session rather than trust the one whose tenant setting is unknown
+        expect_tenant_session(stub, "session-11", "globex", user=None)
+        expect_statement(stub, "q2", "session-11", 2)
+        assert store.query("globex", "SELECT 1", []) == ([], [(2,)])
+        stub.assert_no_pending_responses()
+
+
+def test_a_query_on_a_store_no_writer_has_set_up_says_so(client) -> None:  # type: ignore[no-untyped-def]
+    store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
+    with Stubber(client) as stub:
+        expect_tenant_session(stub, "session-12")
+        stub.add_response("execute_statement", {"Id": "q1"}, {"Sql": "SELECT 1", "SessionId": "session-12"})
+        error = 'ERROR: relation "models.tenant_daily" does not exist'
+        stub.add_response("describe_statement", {"Id": "q1", "Status": "FAILED", "Error": error}, {"Id": "q1"})
+        with pytest.raises(
+            StoreNotReady, match=r'relation "models.tenant_daily" does not exist: the store is not set up'
+        ) as refused:
+            store.query("acme", "SELECT 1", [])
+    assert (refused.value.http_status, refused.value.code) == (503, "store_not_ready")
 
 
 def test_data_api_limits_are_retryable_store_errors(client) -> None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from tenant_analytics.constants import OPERATIONAL_SCHEMA
-from tenant_analytics.errors import InvalidInput, StoreUnavailable
+from tenant_analytics.errors import InvalidInput, StoreNotReady, StoreUnavailable, one_line
 from tenant_analytics.models import PostgresModelEngine, RefreshRecord
 from tenant_analytics.models.capture import STALE_READER_AFTER
 from tenant_analytics.sources.messaging import MessagingBatch
@@ -228,7 +228,8 @@ class PostgresStore:
         """Run a planned read as the query role, for ``tenant_id`` only, in a read-only transaction.
 
         A connection the server dropped while idle (a failover, an idle timeout while the function was frozen) is
-        replaced and the read run again, once; any other failure to reach the store is StoreUnavailable.
+        replaced and the read run again, once; any other failure to reach the store is StoreUnavailable. A store
+        no writer has opened yet has no tables (the query path creates none): StoreNotReady.
         """
         conn = self._connection()
         try:
@@ -238,6 +239,11 @@ class PostgresStore:
                 if not conn.closed:
                     raise
             return _read(self._connection(), tenant_id, statement, params)  # nothing was written: safe to run again
+        except psycopg.errors.UndefinedTable as exc:
+            raise StoreNotReady(
+                f"store '{self.store_id}' is not set up yet ({one_line(exc)}): its tables are created by the first "
+                "load or model refresh into it"
+            ) from exc
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"store '{self.store_id}' failed: {str(exc).strip()}") from exc
 

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from sqlglot import exp
 
-from tenant_analytics.errors import InvalidInput, StoreMisconfigured, StoreUnavailable
+from tenant_analytics.errors import InvalidInput, StoreMisconfigured, StoreNotReady, StoreUnavailable
 from tenant_analytics.models import RefreshRecord, refresh_statements_redshift
 from tenant_analytics.settings import StoreConfig
 from tenant_analytics.stores.base import CuratedFiles, MergeStats
@@ -41,6 +41,8 @@ SET_TENANT_SQL = "SELECT set_config('app.tenant_id', :tenant_id, FALSE)"
 _SESSION_GONE = frozenset({"ResourceNotFoundException", "ValidationException"})
 # Who runs the tenants' queries: Redshift ignores row-level security policies for superusers.
 QUERY_USER_SQL = "SELECT usename, usesuper FROM pg_user WHERE usename = current_user"
+# How Redshift reports a statement over a table that is not there (a store no writer has set up yet).
+_NO_RELATION = re.compile(r'relation "[^"]+" does not exist')
 _S3_PREFIX = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9_./=-]+/$")
 _IAM_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$")
 
@@ -366,12 +368,12 @@ class RedshiftDataStore:
         replaced when it has expired or a statement in it failed.
         """
         try:
-            session_id = self._session_for(tenant_id)
-            parameters = [_param(f"p{i}", v) for i, v in enumerate(params, start=1)]
-            kwargs: dict[str, Any] = {"Sql": sql, "SessionId": session_id}
-            if parameters:
-                kwargs["Parameters"] = parameters
             try:
+                session_id = self._session_for(tenant_id)
+                parameters = [_param(f"p{i}", v) for i, v in enumerate(params, start=1)]
+                kwargs: dict[str, Any] = {"Sql": sql, "SessionId": session_id}
+                if parameters:
+                    kwargs["Parameters"] = parameters
                 started = self._client.execute_statement(**kwargs)
                 self._wait(started["Id"])
             except (ClientError, StoreUnavailable):
@@ -380,6 +382,13 @@ class RedshiftDataStore:
             return self._rows(started["Id"])
         except ClientError as exc:  # throttled, too many sessions or statements, the service failing
             raise StoreUnavailable(f"store '{self.store_id}': {exc}") from exc
+        except StoreUnavailable as exc:
+            if _NO_RELATION.search(exc.message):
+                raise StoreNotReady(
+                    f"{exc.message}: the store is not set up yet; its tables are created by the first load or model "
+                    "refresh into it"
+                ) from exc
+            raise
 
     def _session_for(self, tenant_id: str) -> str:
         """Set ``app.tenant_id`` in this thread's session, opening one when there is none or it has expired."""
