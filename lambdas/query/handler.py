@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query as QueryParam
 from aws_lambda_powertools.logging import correlation_paths
@@ -98,7 +99,8 @@ def get_realtime(
     dimension: Annotated[str | None, QueryParam(min_length=1, max_length=64)] = None,
 ) -> RealtimeAnswer:
     since = datetime.now(UTC) - parse_last(last)
-    rows = read_bins(cdc_runtime.realtime_store(), _tenant(), metric, since, dimension)
+    tenant = query_service().served(_tenant()).tenant.tenant_id  # registered and not suspended
+    rows = read_bins(cdc_runtime.realtime_store(), tenant, metric, since, dimension)
     return RealtimeAnswer(
         metric=metric,
         dimension=dimension,
@@ -107,14 +109,36 @@ def get_realtime(
     )
 
 
+@app.not_found
+def no_route(_: NotFoundError) -> Response[Any]:
+    """404 for a path the API does not have, 405 (with Allow) for a method a path does not take."""
+    event = app.current_event
+    allowed = [method for method, path in ERROR_STATUSES if path == event.path]
+    if allowed:
+        message = f"{event.path} does not take {event.http_method}; it takes {', '.join(allowed)}"
+        body = {"error": {"code": "method_not_allowed", "message": message, "field": ""}}
+        return Response(
+            status_code=405,
+            content_type=content_types.APPLICATION_JSON,
+            body=body,
+            headers={"Allow": ", ".join(allowed)},
+        )
+    routes = ", ".join(f"{method} {path}" for method, path in ERROR_STATUSES)
+    message = f"no route {event.http_method} {event.path}; routes: {routes}"
+    body = {"error": {"code": "not_found", "message": message, "field": ""}}
+    return Response(status_code=404, content_type=content_types.APPLICATION_JSON, body=body)
+
+
 @app.exception_handler(TenantAnalyticsError)  # type: ignore[untyped-decorator]
 def domain_error(exc: TenantAnalyticsError) -> Response[Any]:
     return Response(status_code=exc.http_status, content_type=content_types.APPLICATION_JSON, body=exc.to_dict())
 
 
 @app.exception_handler(ValueError)  # type: ignore[untyped-decorator]
-def unreadable_body(exc: ValueError) -> Response[Any]:
-    # e.g. a body that is not JSON, or a multipart content type without a boundary: the caller's mistake
+@app.exception_handler(RecursionError)  # type: ignore[untyped-decorator]
+def unreadable_body(exc: ValueError | RecursionError) -> Response[Any]:
+    # e.g. a body that is not JSON, nested deeper than the parser goes, or a multipart content type without a
+    # boundary: the caller's mistake
     body = {"error": {"code": "invalid_input", "message": f"the request body could not be read: {exc}", "field": ""}}
     return Response(status_code=400, content_type=content_types.APPLICATION_JSON, body=body)
 
@@ -131,13 +155,48 @@ def openapi_document() -> str:
 
     from tenant_analytics import __version__
 
-    return app.get_openapi_json_schema(
-        title="tenant-analytics query API",
-        version=__version__,
-        description="Semantic queries over the calling tenant's data. The tenant comes from the bearer token only.",
-        security_schemes={"bearer": HTTPBearer(bearerFormat="JWT")},
-        security=[{"bearer": []}],
+    document = json.loads(
+        app.get_openapi_json_schema(
+            title="tenant-analytics query API",
+            version=__version__,
+            description="Semantic queries over the calling tenant's data. The tenant comes from the bearer token "
+            "only. Every error answers with an ErrorBody: a code, a message saying what was wrong and what is "
+            "allowed, and the field at fault.",
+            security_schemes={"bearer": HTTPBearer(bearerFormat="JWT")},
+            security=[{"bearer": []}],
+        )
     )
+    # The generator documents its own 422 validation shape; this API answers every error with an ErrorBody.
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            responses.pop("422", None)
+            for status in ERROR_STATUSES[(method.upper(), path)]:
+                responses[str(status)] = {"description": ERROR_RESPONSES[status], "content": error}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        document["components"]["schemas"].pop(unused, None)
+    return json.dumps(document, indent=2)
+
+
+ERROR_RESPONSES = {
+    400: "The request is not valid: `field` names what, `message` what is allowed (invalid_input, invalid_query)",
+    401: "No valid bearer token (unauthorized)",
+    403: "The tenant may not be served now (tenant_suspended), or the request carries no tenant (forbidden)",
+    404: "The token's tenant is not registered (unknown_tenant), or no such route (not_found)",
+    415: "The body is not JSON (unsupported_media_type)",
+    429: "Over the tenant's usage plan: rate, burst or monthly quota (too_many_requests)",
+    503: "The tenant's store is not reachable or not set up yet (store_unavailable, store_not_ready): retry later",
+}
+
+# What each route can answer besides 200 (the catalog reads no tenant data; only the query routes read stores).
+ERROR_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
+    ("POST", "/v1/query"): (400, 401, 403, 404, 415, 429, 503),
+    ("POST", "/v1/query/batch"): (400, 401, 403, 404, 415, 429, 503),
+    ("GET", "/v1/catalog"): (401, 429),
+    ("GET", "/v1/tenants/me"): (401, 403, 404, 429),
+    ("GET", "/v1/realtime"): (400, 401, 403, 404, 429, 503),
+}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

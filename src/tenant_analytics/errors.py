@@ -73,6 +73,15 @@ class Forbidden(TenantAnalyticsError):
     http_status = 403
 
 
+class TenantSuspended(Forbidden):
+    """The tenant is registered but suspended: none of its data is served until it is active again."""
+
+    code = "tenant_suspended"
+
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(f"tenant '{tenant_id}' is suspended: its data is not served until it is reactivated")
+
+
 class SourceError(TenantAnalyticsError):
     """A tenant's source API could not be read; nothing from the failing page was landed."""
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -23,7 +24,7 @@ from tenant_analytics.query import runtime as query_runtime
 from tenant_analytics.settings import get_settings
 from tenant_analytics.stores.base import CuratedFiles
 from tenant_analytics.tenants.api_keys import usage_plan_keys
-from tenant_analytics.tenants.models import Tier
+from tenant_analytics.tenants.models import TenantStatus, Tier
 from tenant_analytics.tenants.registry import TenantRegistry
 
 DAILY = {
@@ -189,6 +190,120 @@ def test_with_a_zero_bound_the_next_request_after_a_load_is_a_miss(
     platform.registry.record_load("acme", size_rows=3, loaded_through=HOUR)
     after = call(gw, token, DAILY)
     assert (after.headers["X-Cache"], after.json()["data_version"]) == ("miss", 2)
+
+
+def _channel_filter(*values: object, op: str = "eq") -> dict[str, object]:
+    return {**DAILY, "filters": [{"dimension": "channel", "op": op, "values": list(values)}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        (
+            _channel_filter(5),
+            "filters[0].values[0]",
+            "dimension 'channel' holds text: give the value as a string, got 5",
+        ),
+        (_channel_filter(True), "filters[0].values[0]", "must be a string or an integer, got True"),
+        (_channel_filter(1.5), "filters[0].values[0]", "must be a string or an integer, got 1.5"),
+        (_channel_filter("a\x00b"), "filters[0].values[0]", "cannot contain the character NUL"),
+        (_channel_filter("x" * 1001), "filters[0].values[0]", "has at most 1000 characters, got 1001"),
+        (_channel_filter(*(["email"] * 1001), op="in"), "filters[0].values", "at most 1000 items"),
+        (
+            {**DAILY, "time": {"dimension": "created_at", "from": "0001-01-01T00:00:00+14:00"}},
+            "time.from",
+            "must be from 1900-01-01 to before 3000-01-01 (UTC), got 0001-01-01T00:00:00+14:00",
+        ),
+        (
+            {**DAILY, "time": {"dimension": "created_at", "granularity": "day", "to": "9999-12-31T23:59:59-14:00"}},
+            "time.to",
+            "must be from 1900-01-01",
+        ),
+        ({**DAILY, "measures": ["tickets_created", "tickets_created"]}, "measures[1]", "listed twice in 'measures'"),
+    ],
+)
+def test_values_the_store_cannot_take_get_400_naming_the_field(
+    platform: LocalPlatform, body: dict[str, object], field: str, message: str
+) -> None:
+    response = call(LocalApiGateway(), platform.token("acme"), body)
+    assert response.status == 400, response.json()
+    assert response.json()["error"]["field"] == field and message in response.json()["error"]["message"]
+
+
+def test_bodies_that_are_not_json_objects_get_400_saying_why(platform: LocalPlatform) -> None:
+    gw = LocalApiGateway()
+    headers = {"Authorization": f"Bearer {platform.token('acme')}", "Content-Type": "application/json"}
+    for path in ("/v1/query", "/v1/query/batch"):
+        truncated = gw.handle("POST", path, headers, '{"dataset":')
+        assert truncated.status == 400
+        assert truncated.json()["error"]["message"].startswith("the request body is not valid JSON: ")
+        deep = gw.handle("POST", path, headers, "[" * 5000 + "]" * 5000)  # deeper than the JSON parser recurses
+        assert deep.status == 400 and "could not be read" in deep.json()["error"]["message"]
+
+
+def test_a_suspended_tenant_is_served_no_data_but_may_read_its_own_record(platform: LocalPlatform) -> None:
+    gw = LocalApiGateway()
+    platform.registry.set_status("globex", TenantStatus.SUSPENDED)
+    auth = {"Authorization": f"Bearer {platform.token('globex')}", "Content-Type": "application/json"}
+    refused = [
+        call(gw, platform.token("globex"), DAILY),
+        gw.handle("POST", "/v1/query/batch", auth, json.dumps({"queries": [DAILY]})),
+        gw.handle("GET", "/v1/realtime", auth, None, {"metric": ["tickets_created"]}),
+    ]
+    for response in refused:
+        assert response.status == 403
+        assert response.json()["error"]["code"] == "tenant_suspended"
+        assert "tenant 'globex' is suspended" in response.json()["error"]["message"]
+    me = gw.handle("GET", "/v1/tenants/me", auth, None)
+    assert me.status == 200 and me.json()["status"] == "suspended"
+    assert call(gw, platform.token("acme"), DAILY).status == 200  # the others are served as before
+
+
+def test_realtime_bins_of_an_unregistered_tenant_are_404_like_its_queries(platform: LocalPlatform) -> None:
+    auth = {"Authorization": f"Bearer {platform.token('stranger')}"}
+    response = LocalApiGateway().handle("GET", "/v1/realtime", auth, None, {"metric": ["tickets_created"]})
+    assert response.status == 404 and response.json()["error"]["code"] == "unknown_tenant"
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(platform: LocalPlatform) -> None:
+    gw, auth = LocalApiGateway(), {"Authorization": f"Bearer {platform.token('acme')}"}
+    unknown = gw.handle("GET", "/v1/nope", auth, None)
+    assert unknown.status == 404 and unknown.json()["error"]["code"] == "not_found"
+    assert unknown.json()["error"]["message"].startswith("no route GET /v1/nope; routes: POST /v1/query, ")
+    for method in ("GET", "DELETE"):
+        wrong = gw.handle(method, "/v1/query", auth, None)
+        assert wrong.status == 405 and wrong.headers["Allow"] == "POST"
+        assert wrong.json()["error"] == {
+            "code": "method_not_allowed",
+            "message": f"/v1/query does not take {method}; it takes POST",
+            "field": "",
+        }
+
+
+def test_a_query_that_fails_unexpectedly_loses_no_other_answer_of_its_batch(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tenant_analytics.query import service
+
+    real_plan = service.plan_query
+
+    def plan_with_a_defect(query: Any, *args: Any, **kwargs: Any) -> Any:
+        if query.dimensions == ["priority"]:
+            raise RuntimeError("a defect")
+        return real_plan(query, *args, **kwargs)
+
+    monkeypatch.setattr(service, "plan_query", plan_with_a_defect)
+    by_priority = {"dataset": "tickets", "measures": ["tickets_created"], "dimensions": ["priority"]}
+    response = LocalApiGateway().handle(
+        "POST",
+        "/v1/query/batch",
+        {"Authorization": f"Bearer {platform.token('acme')}"},
+        json.dumps({"queries": [DAILY, by_priority]}),
+    )
+    assert response.status == 200
+    first, second = response.json()["answers"]
+    assert first["rows"] == [["2026-01-01", 2], ["2026-01-02", 1]]
+    assert second["error"]["code"] == "internal_error" and "a defect" not in second["error"]["message"]
 
 
 def test_a_batch_answers_each_query_or_names_its_error(platform: LocalPlatform) -> None:

@@ -73,6 +73,8 @@ def test_bad_input_is_rejected_with_a_reason(registry: TenantRegistry) -> None:
         registry.add("acme", "https://src/other")
     with pytest.raises(InvalidInput, match="tenant id 'Bad Id!' is not allowed"):
         registry.add("Bad Id!", "https://src/x")
+    with pytest.raises(InvalidInput, match=r"tenant id 'okay\\n' is not allowed: use 2-63 characters"):
+        registry.add("okay\n", "https://src/x")  # "$" alone would let the newline through
     with pytest.raises(InvalidInput, match="must start with http"):
         registry.add("okay", "ftp://src/x")
     with pytest.raises(UnknownTenant, match="'ghost' is not registered"):

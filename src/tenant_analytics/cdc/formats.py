@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tenant_analytics.cdc.config import CdcConfig, TableConfig
-from tenant_analytics.cdc.model import TENANT_ID_PATTERN, Change, Ignored, Op, RejectCode, SourceFormat
+from tenant_analytics.cdc.model import Change, Ignored, Op, RejectCode, SourceFormat
+from tenant_analytics.tenants.models import TENANT_ID_PATTERN, is_tenant_id
 
 _MAXWELL_OPS = {"insert": Op.INSERT, "update": Op.UPDATE, "delete": Op.DELETE, "bootstrap-insert": Op.INSERT}
 _MAXWELL_CONTROL = frozenset(
@@ -193,7 +194,7 @@ def tenant_of(row: Mapping[str, Any], table: TableConfig) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise MalformedChange(RejectCode.INVALID_TENANT, f"tenant column '{table.tenant_column}' is not text")
     tenant = str(value)
-    if not TENANT_ID_PATTERN.fullmatch(tenant):
+    if not is_tenant_id(tenant):
         raise MalformedChange(
             RejectCode.INVALID_TENANT,
             f"tenant id {_short(tenant)} does not match {TENANT_ID_PATTERN.pattern}",

@@ -6,7 +6,6 @@ validates the boundaries that are not per-record hot (the Lambda event envelope,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,8 +13,6 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
-# fullmatch only: "$" alone would accept a trailing newline
-TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 BIN_SECONDS = 10
 
 

@@ -24,10 +24,11 @@ import psycopg
 from psycopg import sql
 
 from tenant_analytics.cdc.config import CdcConfig, load_config
-from tenant_analytics.cdc.model import TENANT_ID_PATTERN, BinRow
+from tenant_analytics.cdc.model import BinRow
 from tenant_analytics.errors import InvalidInput, StoreUnavailable
 from tenant_analytics.stores.base import Conninfo, conninfo_now
 from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL
+from tenant_analytics.tenants.models import is_tenant_id
 
 SCHEMA = "realtime"
 
@@ -318,7 +319,7 @@ class RealtimeStore:
                 f"metric '{metric}' cannot be split by '{dimension}' (dimensions: {list(dims[metric])})",
                 field="dimension",
             )
-        if not TENANT_ID_PATTERN.fullmatch(tenant_id):
+        if not is_tenant_id(tenant_id):
             raise InvalidInput(f"tenant id '{tenant_id[:80]}' is not valid", field="tenant_id")
         split = sql.SQL("dimensions ->> %(dimension)s") if dimension is not None else sql.SQL("NULL::text")
         query = sql.SQL(

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tenant_analytics.errors import Unauthorized
-from tenant_analytics.tenants.models import TENANT_ID_PATTERN
+from tenant_analytics.tenants.models import is_tenant_id
 
 TENANT_CLAIM = "tenant_id"
 
@@ -61,7 +61,7 @@ class TokenVerifier:
         except (jwt.InvalidTokenError, jwt.PyJWKClientError) as exc:
             raise Unauthorized(f"token is not valid: {exc}") from exc
         tenant = claims[TENANT_CLAIM]
-        if not isinstance(tenant, str) or not TENANT_ID_PATTERN.match(tenant):
+        if not is_tenant_id(tenant):
             raise Unauthorized(f"token claim '{TENANT_CLAIM}' is not a tenant id")
         return tenant
 

@@ -31,6 +31,7 @@ class Dimension:
     description: str = ""
     json_key: str | None = None  # the value is ``column ->> json_key`` (a jsonb column of dimensions)
     null_as: str | None = None  # a missing value reads as this (rollup keys cannot be null)
+    kind: Literal["text", "integer"] = "text"  # what a filter's values must be
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ MESSAGES = Dataset(
     ),
     dimensions=_index(
         Dimension("channel", "channel", "sms, email, push or whatsapp", null_as="unknown"),
-        Dimension("campaign_id", "campaign_id", "the campaign the message belongs to"),
+        Dimension("campaign_id", "campaign_id", "the campaign the message belongs to", kind="integer"),
     ),
     time_dimensions=_index(TimeDimension("sent_at", "sent_at")),
     # a receipt whose send has not landed yet is no sent message; every send names its campaign

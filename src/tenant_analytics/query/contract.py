@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import (
@@ -10,7 +10,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictFloat,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -21,9 +20,15 @@ from tenant_analytics.errors import InvalidQuery
 
 Granularity = Literal["10s", "minute", "hour", "day", "week", "month"]
 Operator = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "is_null"]
-# Strict: what the OpenAPI document says is what is accepted (no "1" for 1, no 0 for false).
-Scalar = StrictStr | StrictInt | StrictFloat | StrictBool
+# Strict: what the OpenAPI document says is what is accepted (no "1" for 1). A dimension holds text or integers
+# (the catalog says which); the planner checks each value against its dimension.
+FilterValue = StrictStr | StrictInt
 MAX_LIMIT = 10_000
+MAX_FILTER_VALUES = 1000  # values of one filter (each is a bound parameter)
+MAX_MEMBERS = 32  # measures, dimensions, filters or orderings of one query
+# Time bounds of a query: wide enough for any data, narrow enough that bucket arithmetic never leaves the calendar.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
 
 class TimeSpec(BaseModel):
@@ -44,8 +49,18 @@ class TimeSpec(BaseModel):
     @field_validator("from_", "to")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return value
+        if value.tzinfo is None:
             raise ValueError("must carry a time zone, e.g. 2026-01-01T00:00:00Z")
+        try:
+            in_range = EARLIEST <= value.astimezone(UTC) < LATEST
+        except OverflowError:  # the offset moves it past year 1 or 9999
+            in_range = False
+        if not in_range:
+            raise ValueError(
+                f"must be from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} (UTC), got {value.isoformat()}"
+            )
         return value
 
 
@@ -54,7 +69,7 @@ class Filter(BaseModel):
 
     dimension: StrictStr
     op: Operator
-    values: list[Scalar] = Field(default_factory=list)
+    values: list[FilterValue] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
 
 
 class Order(BaseModel):
@@ -70,11 +85,11 @@ class Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset: StrictStr
-    measures: list[StrictStr] = Field(min_length=1)
-    dimensions: list[StrictStr] = Field(default_factory=list)
+    measures: list[StrictStr] = Field(min_length=1, max_length=MAX_MEMBERS)
+    dimensions: list[StrictStr] = Field(default_factory=list, max_length=MAX_MEMBERS)
     time: TimeSpec | None = None
-    filters: list[Filter] = Field(default_factory=list)
-    order: list[Order] = Field(default_factory=list)
+    filters: list[Filter] = Field(default_factory=list, max_length=MAX_MEMBERS)
+    order: list[Order] = Field(default_factory=list, max_length=MAX_MEMBERS)
     limit: StrictInt = Field(default=1000, ge=1, le=MAX_LIMIT)
 
     def normalized(self) -> str:
@@ -100,6 +115,9 @@ class Answer(BaseModel):
     data_version: int
     freshness: Freshness
     cache: Literal["hit", "miss"]
+
+
+_UNION_MEMBERS = {"str": "a string", "int": "an integer"}
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -139,7 +157,19 @@ def invalid_query(errors: list[Any], *, strip: tuple[str, ...] = ()) -> InvalidQ
     loc = tuple(err.get("loc", ()))
     while loc and loc[0] in strip:
         loc = loc[1:]
+    if loc and loc[-1] in _UNION_MEMBERS:  # a value of a union: pydantic reports one error per member type
+        kinds = [
+            _UNION_MEMBERS[e["loc"][-1]]
+            for e in errors
+            if tuple(e["loc"])[:-1] == tuple(err["loc"])[:-1] and e["loc"][-1] in _UNION_MEMBERS
+        ]
+        field = _field_path(loc[:-1])
+        return InvalidQuery(f"'{field}' must be {' or '.join(kinds)}, got {err.get('input')!r}", field=field)
     field = _field_path(loc)
+    if err.get("type") == "json_invalid":  # its loc is the character offset, not a field
+        reason = (err.get("ctx") or {}).get("error", err.get("msg", ""))
+        at = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+        return InvalidQuery(f"the request body is not valid JSON: {reason}{at}", field="")
     if err.get("type") == "extra_forbidden":
         message = f"unknown field '{field}'"
     elif err.get("type") == "literal_error":
@@ -147,7 +177,7 @@ def invalid_query(errors: list[Any], *, strip: tuple[str, ...] = ()) -> InvalidQ
     elif not field:
         message = f"the request body is not a valid query: {err.get('msg', '')}"
     else:
-        message = f"'{field}': {err.get('msg', '')}"
+        message = f"'{field}': {str(err.get('msg', '')).removeprefix('Value error, ')}"
     return InvalidQuery(message, field=field)
 
 

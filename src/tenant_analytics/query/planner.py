@@ -18,6 +18,9 @@ from tenant_analytics.errors import InvalidQuery
 from tenant_analytics.query.catalog import CATALOG, Dataset, Dimension, Measure, Rollup, TimeDimension
 from tenant_analytics.query.contract import Query
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_TEXT_VALUE = 1000  # characters of one text filter value
+
 _COMPARISONS: dict[str, type[exp.Binary]] = {
     "eq": exp.EQ,
     "ne": exp.NEQ,
@@ -161,6 +164,10 @@ def _validate_members(ds: Dataset, query: Query) -> TimeDimension | None:
                 f"time range is empty or inverted: 'from' {lo.isoformat()} is not before 'to' {hi.isoformat()}",
                 field="time.from",
             )
+    for listed, names in (("measures", query.measures), ("dimensions", query.dimensions)):
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise InvalidQuery(f"'{name}' is listed twice in '{listed}'", field=f"{listed}[{i}]")
     for i, name in enumerate(query.dimensions):
         if name not in ds.dimensions:
             raise InvalidQuery(
@@ -242,7 +249,10 @@ def plan_query(
         selects.append(exp.alias_(_measure_expr(ds, ds.measures[name], rollup), name, quoted=True))
         columns.append(name)
     for i, flt in enumerate(query.filters):
-        where.append(_filter_expr(dimension(flt.dimension), flt.op, flt.values, bind, f"filters[{i}]"))
+        field = f"filters[{i}]"
+        for j, value in enumerate(flt.values):
+            _check_value(ds.dimensions[flt.dimension], value, f"{field}.values[{j}]")
+        where.append(_filter_expr(dimension(flt.dimension), flt.op, flt.values, bind, field))
     if ds.metric_column is not None:  # only the rows of the requested metrics (names from the catalog)
         wanted = [exp.Literal.string(ds.measures[m].metric or m) for m in query.measures]
         where.append(exp.In(this=exp.column(ds.metric_column), expressions=wanted))
@@ -286,6 +296,24 @@ def _dimension_expr(dim: Dimension) -> exp.Expr:
     if dim.null_as is not None:
         return exp.func("coalesce", exp.column(dim.column), exp.Literal.string(dim.null_as))
     return exp.column(dim.column)
+
+
+def _check_value(dim: Dimension, value: str | int, field: str) -> None:
+    """Refuse a filter value its dimension cannot hold, before it reaches the store as a parameter."""
+    if dim.kind == "integer":
+        if not isinstance(value, int) or not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidQuery(
+                f"dimension '{dim.name}' holds integers from {INT64_MIN} to {INT64_MAX}; got {value!r}", field=field
+            )
+        return
+    if not isinstance(value, str):
+        raise InvalidQuery(f"dimension '{dim.name}' holds text: give the value as a string, got {value!r}", field=field)
+    if len(value) > MAX_TEXT_VALUE:
+        raise InvalidQuery(
+            f"a value of dimension '{dim.name}' has at most {MAX_TEXT_VALUE} characters, got {len(value)}", field=field
+        )
+    if "\x00" in value:
+        raise InvalidQuery(f"a value of dimension '{dim.name}' cannot contain the character NUL (\\u0000)", field=field)
 
 
 def _filter_expr(column: exp.Expr, op: str, values: list[Any], bind: Any, field: str) -> exp.Expr:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 from tenant_analytics.constants import AURORA_STORE_ID, OPERATIONAL_MODELS, OPERATIONAL_STORE_ID
-from tenant_analytics.errors import InvalidQuery, TenantAnalyticsError
+from tenant_analytics.errors import InvalidQuery, TenantAnalyticsError, TenantSuspended
 from tenant_analytics.query.cache import AnswerCache, AnswerStore, cache_key
 from tenant_analytics.query.contract import MAX_LIMIT, Answer, Freshness, Query
 from tenant_analytics.query.planner import format_cell, plan_query, resolve_dataset
 from tenant_analytics.query.versions import TenantSnapshots, VersionedTenant
 from tenant_analytics.stores.base import AnalyticsStore
-from tenant_analytics.tenants.models import Tenant, Tier
+from tenant_analytics.tenants.models import Tenant, TenantStatus, Tier
 from tenant_analytics.tenants.registry import TenantRegistry
 
+logger = logging.getLogger(__name__)
 MAX_BATCH = 20
 BATCH_WORKERS = 8
 
@@ -44,24 +46,34 @@ class QueryService:
         self._pool = ThreadPoolExecutor(max_workers=BATCH_WORKERS, thread_name_prefix="query")
 
     def tenant(self, tenant_id: str) -> Tenant:
-        """The caller's registry record (raises UnknownTenant)."""
+        """The caller's registry record (raises UnknownTenant); a suspended tenant may still read it."""
         return self._registry.get(tenant_id)
+
+    def served(self, tenant_id: str) -> VersionedTenant:
+        """The record of a tenant whose data may be served: UnknownTenant or TenantSuspended raise otherwise."""
+        versioned = self._versions.get(tenant_id)
+        if versioned.tenant.status is TenantStatus.SUSPENDED:
+            raise TenantSuspended(tenant_id)
+        return versioned
 
     def answer(self, tenant_id: str, query: Query) -> Answer:
         """Answer ``query`` for ``tenant_id`` (from the credential, never from the query)."""
-        return self._answer(self._versions.get(tenant_id), query)
+        return self._answer(self.served(tenant_id), query)
 
     def answer_many(self, tenant_id: str, queries: list[Query]) -> list[Answer | TenantAnalyticsError]:
         """Answer a dashboard's queries concurrently; each entry is an answer or the error of that query."""
         if not 1 <= len(queries) <= MAX_BATCH:
             raise InvalidQuery(f"a batch holds 1 to {MAX_BATCH} queries, got {len(queries)}", field="queries")
-        tenant = self._versions.get(tenant_id)
+        tenant = self.served(tenant_id)
 
         def one(query: Query) -> Answer | TenantAnalyticsError:
             try:
                 return self._answer(tenant, query)
             except TenantAnalyticsError as exc:
                 return exc
+            except Exception:  # a defect answering this query must not lose the others' answers
+                logger.exception("query of the batch failed", extra={"tenant_id": tenant_id})
+                return TenantAnalyticsError("this query could not be answered: an internal error, logged")
 
         return list(self._pool.map(one, queries))
 

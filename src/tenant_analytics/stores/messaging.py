@@ -35,6 +35,7 @@ from tenant_analytics.sources.messaging import (
     format_event_time,
 )
 from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL, tenant_isolation
+from tenant_analytics.tenants.models import TENANT_ID_RULE, is_tenant_id
 
 __all__ = [
     "CAMPAIGN_CSV_COLUMNS",
@@ -44,7 +45,6 @@ __all__ = [
     "REDSHIFT_SCHEMA_SQL",
     "SCHEMA",
     "TEMPLATE_CSV_COLUMNS",
-    "TENANT_ID_PATTERN",
     "MessagingManifests",
     "MessagingMergeStats",
     "campaigns_csv_chunks",
@@ -71,8 +71,6 @@ EVENT_CSV_COLUMNS: Final = (
 )
 CAMPAIGN_CSV_COLUMNS: Final = ("campaign_id", "name", "updated_at")
 TEMPLATE_CSV_COLUMNS: Final = ("template_id", "name", "category", "updated_at")
-# Tenant ids that may appear in a statement: anything else is rejected before SQL is built.
-TENANT_ID_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 REDSHIFT_ETL_ROLE: Final = "ta_etl"
 
 _S3_OBJECT = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9_./=-]+$")
@@ -172,12 +170,10 @@ class MessagingMergeStats:
 
 
 def validate_tenant_id(tenant_id: str) -> str:
-    """Return ``tenant_id`` if it matches :data:`TENANT_ID_PATTERN`; raise :class:`InvalidInput` otherwise."""
-    if not TENANT_ID_PATTERN.match(tenant_id):
-        raise InvalidInput(
-            f"tenant id {tenant_id!r} is not allowed: use 1-63 lower-case letters, digits, '_' or '-'",
-            field="tenant_id",
-        )
+    """Return ``tenant_id`` if it is a tenant id (the only tenant values that may appear in a statement); raise
+    :class:`InvalidInput` otherwise."""
+    if not is_tenant_id(tenant_id):
+        raise InvalidInput(f"tenant id {tenant_id!r} is not allowed: {TENANT_ID_RULE}", field="tenant_id")
     return tenant_id
 
 

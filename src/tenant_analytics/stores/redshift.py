@@ -32,7 +32,7 @@ from tenant_analytics.stores.operational_export import (
     unload_statement,
 )
 from tenant_analytics.stores.roles import QUERY_ROLE
-from tenant_analytics.tenants.models import TENANT_ID_PATTERN
+from tenant_analytics.tenants.models import TENANT_ID_RULE, is_tenant_id
 from tenant_analytics.transforms.tables import SUPPORT_TABLES, TABLES_BY_NAME, TICKETS, CuratedTable
 
 SESSION_KEEP_ALIVE_S = 60  # a thread's query session stays open this long after its last statement
@@ -151,8 +151,8 @@ def merge_statements(tenant_id: str, prefixes: Mapping[str, str], iam_role_arn: 
     parameters, so every value is validated against a strict pattern and then quoted by sqlglot; every
     identifier comes from transforms.tables.
     """
-    if not TENANT_ID_PATTERN.match(tenant_id):
-        raise InvalidInput(f"tenant id '{tenant_id}' is not allowed", field="tenant_id")
+    if not is_tenant_id(tenant_id):
+        raise InvalidInput(f"tenant id {tenant_id!r} is not allowed: {TENANT_ID_RULE}", field="tenant_id")
     if not _IAM_ROLE.match(iam_role_arn):
         raise InvalidInput(f"'{iam_role_arn}' is not an IAM role ARN", field="copy_role_arn")
     unknown = sorted(set(prefixes) - set(TABLES_BY_NAME))

@@ -5,19 +5,23 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypeGuard
 
 from pydantic import AfterValidator, BaseModel, Field
 
-TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
+# The one definition of a tenant id, for every layer that checks one (registry, token, SQL, change stream).
+TENANT_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{1,62}")
+TENANT_ID_RULE = "use 2-63 characters of a-z, 0-9, '-' or '_', starting with a letter or digit"
+
+
+def is_tenant_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is a tenant id: the whole string matches (a trailing newline does not pass)."""
+    return isinstance(value, str) and TENANT_ID_PATTERN.fullmatch(value) is not None
 
 
 def _check_tenant_id(value: str) -> str:
-    if not TENANT_ID_PATTERN.match(value):
-        raise ValueError(
-            f"tenant id '{value}' is not allowed: use 2-63 characters of a-z, 0-9, '-' or '_', "
-            "starting with a letter or digit"
-        )
+    if not is_tenant_id(value):
+        raise ValueError(f"tenant id {value!r} is not allowed: {TENANT_ID_RULE}")
     return value
 
 

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from tenant_analytics.errors import InvalidInput, TenantExists, UnknownTenant
 from tenant_analytics.settings import PlacementBudgets, StoreConfig
 from tenant_analytics.tenants.api_keys import UsagePlanKeys, usage_plan_of
-from tenant_analytics.tenants.models import TENANT_ID_PATTERN, Tenant, TenantStatus, Tier
+from tenant_analytics.tenants.models import TENANT_ID_RULE, Tenant, TenantStatus, Tier, is_tenant_id
 from tenant_analytics.tenants.placement import StoreLoad, choose_store, choose_tier
 
 
@@ -56,10 +56,9 @@ class TenantRegistry:
         credentials_secret: str | None = None,
     ) -> Tenant:
         """Register a tenant on the store with most headroom (and its API key); raise TenantExists if taken."""
-        if not TENANT_ID_PATTERN.match(tenant_id):
+        if not is_tenant_id(tenant_id):
             raise InvalidInput(
-                f"tenant id '{tenant_id}' is not allowed: use 2-63 characters of a-z, 0-9, '-' or '_', "
-                "starting with a letter or digit",
+                f"tenant id {tenant_id!r} is not allowed: {TENANT_ID_RULE}",
                 field="tenant_id",
             )
         if not source_url.startswith(("http://", "https://")):

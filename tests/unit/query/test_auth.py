@@ -54,3 +54,12 @@ def test_an_unsigned_token_is_rejected(verifier: TokenVerifier, signer: DevSigne
     )
     with pytest.raises(Unauthorized):
         verifier.tenant_of(f"Bearer {token}")
+
+
+@pytest.mark.parametrize("claim", ["acme\n", "Acme", "a", "acme;drop", "", 42])
+def test_a_signed_claim_that_is_not_exactly_a_tenant_id_is_rejected(
+    signer: DevSigner, verifier: TokenVerifier, claim: object
+) -> None:
+    # A validly signed token whose tenant claim merely starts like a tenant id (a trailing newline) names no tenant
+    with pytest.raises(Unauthorized, match="token claim 'tenant_id' is not a tenant id"):
+        verifier.tenant_of(f"Bearer {signer.sign(claim)}")  # type: ignore[arg-type]

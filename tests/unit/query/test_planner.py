@@ -29,6 +29,25 @@ BASE = {"dataset": "tickets", "measures": ["tickets_created"]}
         ({**BASE, "tenant_id": "other"}, "tenant_id", "unknown field 'tenant_id'"),
         ({**BASE, "order": [{"by": "channel"}]}, "order[0].by", "cannot order by 'channel'"),
         ({**BASE, "limit": 0}, "limit", "limit"),
+        ({**BASE, "dimensions": ["channel", "channel"]}, "dimensions[1]", "'channel' is listed twice"),
+        (
+            {
+                "dataset": "messages",
+                "measures": ["messages_sent"],
+                "filters": [{"dimension": "campaign_id", "op": "eq", "values": ["7"]}],
+            },
+            "filters[0].values[0]",
+            "dimension 'campaign_id' holds integers from -9223372036854775808 to 9223372036854775807; got '7'",
+        ),
+        (
+            {
+                "dataset": "messages",
+                "measures": ["messages_sent"],
+                "filters": [{"dimension": "campaign_id", "op": "in", "values": [1, 2**63]}],
+            },
+            "filters[0].values[1]",
+            "holds integers",
+        ),
     ],
 )
 def test_bad_queries_name_the_field(document: dict, field: str, message: str) -> None:
@@ -54,3 +73,15 @@ def test_values_are_parameters_and_the_tenant_predicate_is_always_there() -> Non
     parsed = sqlglot.parse_one(plan.sql.replace("%s", "NULL"), read="postgres")
     assert "tenant_id" in parsed.find(sqlglot.exp.Where).sql()
     assert plan.sql.count("%s") == len(plan.params)
+
+
+def test_an_integer_dimension_takes_integers_as_parameters() -> None:
+    query = parse_query(
+        {
+            "dataset": "messages",
+            "measures": ["messages_sent"],
+            "filters": [{"dimension": "campaign_id", "op": "in", "values": [7, 9]}],
+        }
+    )
+    plan = plan_query(query, "acme")
+    assert plan.params[1:3] == [7, 9]
