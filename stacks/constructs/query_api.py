@@ -22,6 +22,14 @@ STAGE = "api"
 _INVALID_BODY = (
     '{"error": {"code": "invalid_request", "message": "$context.error.validationErrorString", "field": null}}'
 )
+# What API Gateway answers by itself (no token, a denied or throttled caller) in the same shape:
+# response type -> (status, code). The local gateway answers these the same way.
+_GATEWAY_ERRORS = {
+    apigw.ResponseType.UNAUTHORIZED: ("401", "unauthorized"),
+    apigw.ResponseType.ACCESS_DENIED: ("403", "forbidden"),
+    apigw.ResponseType.THROTTLED: ("429", "too_many_requests"),
+    apigw.ResponseType.QUOTA_EXCEEDED: ("429", "too_many_requests"),
+}
 _MANAGED_RULE_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
     "AWSManagedRulesKnownBadInputsRuleSet",
@@ -96,6 +104,16 @@ class QueryApi(Construct):
             status_code="400",
             templates={"application/json": _INVALID_BODY},
         )
+        for response_type, (status, code) in _GATEWAY_ERRORS.items():
+            self.api.add_gateway_response(
+                response_type.response_type.title().replace("_", ""),  # e.g. AccessDenied
+                type=response_type,
+                status_code=status,
+                templates={
+                    "application/json": f'{{"error": {{"code": "{code}", "message": "$context.error.message", '
+                    '"field": null}}'
+                },
+            )
         validator = self.api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True
         )

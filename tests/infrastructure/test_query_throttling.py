@@ -95,3 +95,23 @@ def test_cdk_nag_finds_nothing_on_the_query_api(synth: SynthResult) -> None:
     ]
     # Then nothing under the query API is unacknowledged
     assert findings == []
+
+
+def test_what_the_gateway_answers_by_itself_keeps_the_apis_error_shape(synth: SynthResult) -> None:
+    # Given the gateway's own answers: no or bad token, a denied caller, a throttled or over-quota tenant
+    responses = {
+        props["ResponseType"]: props for props in _resources(synth, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    expected = {
+        "UNAUTHORIZED": ("401", "unauthorized"),
+        "ACCESS_DENIED": ("403", "forbidden"),
+        "THROTTLED": ("429", "too_many_requests"),
+        "QUOTA_EXCEEDED": ("429", "too_many_requests"),
+    }
+    for response_type, (status, code) in expected.items():
+        # Then each answers its status with {"error": {"code", "message", "field"}}, as the function's errors do
+        props = responses[response_type]
+        assert props["StatusCode"] == status
+        template = props["ResponseTemplates"]["application/json"]
+        body = json.loads(template.replace("$context.error.message", "Unauthorized"))
+        assert body == {"error": {"code": code, "message": "Unauthorized", "field": None}}
