@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from tenant_analytics.errors import InvalidInput
+from tenant_analytics.errors import InvalidQuery
 from tenant_analytics.query.catalog import CATALOG
 from tenant_analytics.tenants.models import Tenant
 
@@ -81,12 +81,13 @@ MAX_LAST_SECONDS = 24 * 3600
 
 
 def parse_last(last: str) -> timedelta:
-    """``90s``, ``15m``, ``2h`` -> a duration of at most a day; raise InvalidInput naming ``last`` otherwise."""
+    """``90s``, ``15m``, ``2h`` -> a duration of at most a day; raise InvalidQuery naming ``last`` otherwise (the
+    code the route's own parameter check gives)."""
     if not re.fullmatch(LAST_PATTERN, last):
-        raise InvalidInput(f"'last' must look like 30s, 15m or 2h, got {last!r}", field="last")
+        raise InvalidQuery(f"'last' must look like 30s, 15m or 2h, got {last!r}", field="last")
     seconds = int(last[:-1]) * {"s": 1, "m": 60, "h": 3600}[last[-1]]
     if seconds > MAX_LAST_SECONDS:
-        raise InvalidInput(f"'last' may cover at most 24h, got {last}", field="last")
+        raise InvalidQuery(f"'last' may cover at most 24h, got {last}", field="last")
     return timedelta(seconds=seconds)
 
 
