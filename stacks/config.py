@@ -57,6 +57,8 @@ class PlatformConfig:
     usage_plans: dict[str, UsagePlanLimits] = field(default_factory=lambda: dict(DEFAULT_USAGE_PLANS))
     # How old a query container's copy of a tenant's data_version may be (the cache-hit freshness bound).
     data_version_max_age_ms: int = 1000
+    # A tenant's curated history of a stream is compacted by the next Spark run once it spans more files than this.
+    history_compact_after_files: int = 48
 
     @property
     def jwks_url(self) -> str:
@@ -102,6 +104,7 @@ class PlatformConfig:
             transform_script=Path(script) if script else defaults.transform_script,
             lambda_layer_dir=Path(layer) if layer else defaults.lambda_layer_dir,
             data_version_max_age_ms=int(get("data-version-max-age-ms", defaults.data_version_max_age_ms)),
+            history_compact_after_files=int(get("history-compact-after-files", defaults.history_compact_after_files)),
             usage_plans={
                 **DEFAULT_USAGE_PLANS,
                 **{name: UsagePlanLimits(**dict(limits)) for name, limits in dict(plans).items()},

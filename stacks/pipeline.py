@@ -86,6 +86,8 @@ class PipelineStack(Stack):
         # VPC has no NAT; they need only DynamoDB and S3 besides (publish: the registry and the cursors).
         self.plan = function("plan", "Bin-pack active tenants into batches", Duration.minutes(1), in_vpc=False)
         self.export = function("export", "Pull tenants' increments into S3 raw/", Duration.minutes(15), in_vpc=False)
+        # The export writes each batch's transform manifest, which tells the Spark run when to compact history.
+        self.export.add_environment(c.ENV_HISTORY_COMPACT_AFTER_FILES, str(config.history_compact_after_files))
         self.load = function(
             "load", "Merge transformed rows into each tenant's store", Duration.minutes(15), in_vpc=True
         )

@@ -68,6 +68,13 @@ def test_pipeline_functions_receive_their_settings(synth: SynthResult) -> None:
         assert f'"workgroup_name":"{c.REDSHIFT_WORKGROUP}"' in stores
 
 
+def test_the_export_tells_spark_when_to_compact_history(synth: SynthResult) -> None:
+    functions = _functions(synth)
+    # The default of the deployment context, and only where the transform manifest is written
+    assert functions[c.function_name("export")]["Environment"]["Variables"][c.ENV_HISTORY_COMPACT_AFTER_FILES] == "48"
+    assert c.ENV_HISTORY_COMPACT_AFTER_FILES not in functions[c.function_name("load")]["Environment"]["Variables"]
+
+
 def test_authorizer_knows_the_token_issuer(synth: SynthResult) -> None:
     variables = _functions(synth)[c.function_name("authorizer")]["Environment"]["Variables"]
     assert {c.ENV_AUTH_ISSUER, c.ENV_AUTH_AUDIENCE, c.ENV_AUTH_JWKS_URL} <= set(variables)
@@ -410,3 +417,28 @@ def test_failed_batches_rerun_through_the_same_map_by_a_function_with_no_data_ac
     assert not set(PIPELINE_ENV) & set(function["Properties"]["Environment"]["Variables"])
     actions = {action for statement in _role_statements(synth, "collect") for action in _as_list(statement["Action"])}
     assert not {a for a in actions if a.split(":")[0] in {"dynamodb", "s3", "secretsmanager", "rds", "redshift-data"}}
+
+
+def test_the_deployment_guide_lists_what_each_function_receives(synth: SynthResult) -> None:
+    # Given the table "What the functions receive" of docs/deployment.md: functions, variables, in the VPC
+    guide = (REPO / "docs" / "deployment.md").read_text()
+    section = guide.split("## What the functions receive", 1)[1].split("\n## ", 1)[0]
+    documented: dict[str, tuple[set[str], bool]] = {}
+    for row in (line for line in section.splitlines() if line.startswith("| ") and "Function" not in line):
+        names, variables, in_vpc = (cell.strip() for cell in row.strip("|").split("|"))
+        listed = set(re.findall(r"`([A-Z_]+)`", variables))
+        if variables.startswith("the same"):  # the row above's variables, and more
+            listed |= next(reversed(documented.values()))[0]
+        for name in (n.strip() for n in names.split(",")):
+            documented[name] = (listed, in_vpc == "yes" or name in (v.strip() for v in in_vpc.split(",")))
+    # Then it names every function with exactly the variables and the network placement it is deployed with
+    functions = _functions(synth)
+    deployed = {logical: functions[c.function_name(logical)] for logical in c.LAMBDA_HANDLERS}
+    assert set(documented) == set(deployed)
+    for logical, props in deployed.items():
+        variables = {
+            name
+            for name in props.get("Environment", {}).get("Variables", {})
+            if not name.startswith("POWERTOOLS_") and name != "LOG_LEVEL"
+        }
+        assert documented[logical] == (variables, "VpcConfig" in props), logical
