@@ -11,19 +11,29 @@ import sqlglot
 from botocore.stub import Stubber
 
 from tenant_analytics.errors import InvalidInput, StoreMisconfigured, StoreNotReady, StoreUnavailable
+from tenant_analytics.models import ModelProject
+from tenant_analytics.models.redshift import compile_redshift_model
 from tenant_analytics.query.contract import parse_query
 from tenant_analytics.query.planner import plan_query
 from tenant_analytics.settings import StoreConfig
 from tenant_analytics.stores.base import CuratedFiles
 from tenant_analytics.stores.messaging import REDSHIFT_SCHEMA_SQL
+from tenant_analytics.stores.models import packaged_models
 from tenant_analytics.stores.redshift import (
+    MODEL_STATE_LOCK_SQL,
+    MODEL_STATE_SQL,
+    MODELS_SCHEMA_SQL,
+    POLICY_PRESENT_SQL,
     QUERY_USER_SQL,
+    ROLES_PRESENT_SQL,
     SCHEMA_SQL,
     SET_TENANT_SQL,
     SUPPORT_COLUMNS_SQL,
     RedshiftDataStore,
     added_column_statements,
+    definition_hash,
     merge_statements,
+    model_migration,
 )
 from tenant_analytics.transforms.tables import SUPPORT_TABLES, TICKETS
 
@@ -384,38 +394,101 @@ def _support_columns(*, without: frozenset[str] = frozenset()) -> list[list[dict
     return [[{"stringValue": t}, {"stringValue": c}] for t, c in rows]
 
 
+def _expect_select(stub: Stubber, statement_id: str, sql: str, rows: list[list[dict[str, str]]]) -> None:
+    """The recorded calls of one of the store's own reads, answering ``rows``."""
+    stub.add_response("execute_statement", {"Id": statement_id}, {"Sql": sql, **TARGET})
+    stub.add_response(
+        "describe_statement", {"Id": statement_id, "Status": "FINISHED", "HasResultSet": True}, {"Id": statement_id}
+    )
+    stub.add_response("get_statement_result", {"Records": rows, "TotalNumRows": len(rows)}, {"Id": statement_id})
+
+
+def _expect_batch(stub: Stubber, statement_id: str, sqls: list[str]) -> None:
+    stub.add_response("batch_execute_statement", {"Id": statement_id}, {"Sqls": sqls, **TARGET})
+    stub.add_response("describe_statement", {"Id": statement_id, "Status": "FINISHED"}, {"Id": statement_id})
+
+
+def _created(project: ModelProject) -> list[list[dict[str, str]]]:
+    """model_state rows of a store whose views match ``project``."""
+    return [
+        [{"stringValue": m.name}, {"stringValue": definition_hash(compile_redshift_model(m))}] for m in project.models
+    ]
+
+
 def test_an_existing_table_gains_the_columns_added_to_its_spec_since_it_was_created(client) -> None:  # type: ignore[no-untyped-def]
-    # Given a tickets table created before the denormalised names joined its spec
+    # Given a store with its roles and up-to-date views, whose tickets table was created before the denormalised
+    # names joined its spec
     added = frozenset({"requester_name", "assignee_name", "group_name", "organization_name"})
     store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
     with Stubber(client) as stub:
-        stub.add_response("batch_execute_statement", {"Id": "s1"}, {"Sqls": list(SCHEMA_SQL), **TARGET})
-        stub.add_response("describe_statement", {"Id": "s1", "Status": "FINISHED"}, {"Id": "s1"})
-        stub.add_response("execute_statement", {"Id": "c1"}, {"Sql": SUPPORT_COLUMNS_SQL, **TARGET})
-        stub.add_response("describe_statement", {"Id": "c1", "Status": "FINISHED", "HasResultSet": True}, {"Id": "c1"})
-        stub.add_response(
-            "get_statement_result",
-            {
-                "ColumnMetadata": [{"name": "table_name"}, {"name": "column_name"}],
-                "Records": _support_columns(without=added),
-                "TotalNumRows": 1,
-            },
-            {"Id": "c1"},
-        )
+        _expect_select(stub, "r1", ROLES_PRESENT_SQL, [[{"stringValue": "ta_etl"}], [{"stringValue": "ta_query"}]])
+        _expect_batch(stub, "s1", list(SCHEMA_SQL))
+        _expect_select(stub, "c1", SUPPORT_COLUMNS_SQL, _support_columns(without=added))
         # Then the missing columns are added (nullable, in spec order) before the messaging tables and the views
         expected = [
             f"ALTER TABLE support.tickets ADD COLUMN {c.name} VARCHAR(256)" for c in TICKETS.columns if c.name in added
         ]
-        stub.add_response(
-            "batch_execute_statement", {"Id": "s2"}, {"Sqls": [*expected, *REDSHIFT_SCHEMA_SQL], **TARGET}
-        )
-        stub.add_response("describe_statement", {"Id": "s2", "Status": "FINISHED"}, {"Id": "s2"})
+        _expect_batch(stub, "s2", [*expected, *REDSHIFT_SCHEMA_SQL, *MODELS_SCHEMA_SQL])
+        # and the views, already as the packaged models define them, are left alone (no further call)
+        _expect_select(stub, "m1", MODEL_STATE_SQL, _created(packaged_models()))
+        _expect_select(stub, "p1", POLICY_PRESENT_SQL, [[{"stringValue": "models_tenant_isolation"}]])
 
         # When the schema is ensured
         store.ensure_schema()
         stub.assert_no_pending_responses()
     for statement in expected:
         sqlglot.parse_one(statement, read="redshift")
+
+
+def test_a_new_store_gets_its_roles_tables_policy_and_every_view_in_one_locked_transaction(client) -> None:  # type: ignore[no-untyped-def]
+    store = RedshiftDataStore("redshift-1", CFG, client, sleep=lambda _: None)
+    project = packaged_models()
+    with Stubber(client) as stub:
+        # Given a workgroup with nothing of the platform's yet
+        _expect_select(stub, "r1", ROLES_PRESENT_SQL, [])
+        _expect_batch(stub, "s1", ["CREATE ROLE ta_etl", "CREATE ROLE ta_query", *SCHEMA_SQL])
+        _expect_select(stub, "c1", SUPPORT_COLUMNS_SQL, [])
+        _expect_batch(stub, "s2", [*REDSHIFT_SCHEMA_SQL, *MODELS_SCHEMA_SQL])
+        _expect_select(stub, "m1", MODEL_STATE_SQL, [])
+        _expect_select(stub, "p1", POLICY_PRESENT_SQL, [])
+        # Then the policy and every model's view, parents first, are created behind the state table's lock
+        migration = model_migration(project, {}, policy_exists=False)
+        _expect_batch(stub, "v1", [MODEL_STATE_LOCK_SQL, *migration])
+        store.ensure_schema()
+        stub.assert_no_pending_responses()
+    assert migration[0].startswith("CREATE RLS POLICY models_tenant_isolation")
+    created = [s.split()[3] for s in migration if s.startswith("CREATE MATERIALIZED VIEW")]
+    assert created == [f"models.{m.name}" for m in project.models]
+    for statement in [MODEL_STATE_LOCK_SQL, *migration, *MODELS_SCHEMA_SQL, ROLES_PRESENT_SQL, POLICY_PRESENT_SQL]:
+        if not statement.startswith(("CREATE RLS POLICY", "ATTACH RLS", "ALTER MATERIALIZED", "LOCK")):
+            sqlglot.parse_one(statement, read="redshift")
+
+
+def test_a_changed_model_is_rebuilt_with_every_view_built_on_it_and_nothing_else() -> None:
+    project = packaged_models()
+    created = {row[0]["stringValue"]: row[1]["stringValue"] for row in _created(project)}
+    parent = next(m for m in project.models if any(m.name in child.refs for child in project.models))
+    descendants, frontier = set(), {parent.name}
+    while frontier:
+        frontier = {m.name for m in project.models if set(m.refs) & frontier} - descendants
+        descendants |= frontier
+    # Given a store whose view of one parent model was made from another definition, and a view of a model since
+    # removed from the project
+    created[parent.name] = "0" * 64
+    created["retired_model"] = "1" * 64
+    migration = model_migration(project, created, policy_exists=True)
+    # Then the removed view is dropped and forgotten, and the parent and its descendants are rebuilt, in DAG order
+    assert migration[:2] == [
+        "DROP MATERIALIZED VIEW IF EXISTS models.retired_model CASCADE",
+        "DELETE FROM models.model_state WHERE model = 'retired_model'",
+    ]
+    rebuilt = [s.split()[3] for s in migration if s.startswith("CREATE MATERIALIZED VIEW")]
+    assert rebuilt == [f"models.{m.name}" for m in project.models if m.name in descendants | {parent.name}]
+    assert descendants and not any("CREATE RLS POLICY" in s for s in migration)
+    # and each rebuilt view records its new definition: once it ran, the next migration has nothing to do
+    assert sum(s.startswith("INSERT INTO models.model_state") for s in migration) == len(rebuilt)
+    up_to_date = {row[0]["stringValue"]: row[1]["stringValue"] for row in _created(project)}
+    assert model_migration(project, up_to_date, policy_exists=True) == []
 
 
 def test_an_up_to_date_or_new_table_gets_no_alter() -> None:

@@ -8,6 +8,7 @@ given tenants to S3 (as the same IAM role as COPY) and reads back the UNLOAD man
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -20,7 +21,9 @@ from botocore.exceptions import ClientError
 from sqlglot import exp
 
 from tenant_analytics.errors import InvalidInput, StoreMisconfigured, StoreNotReady, StoreUnavailable
-from tenant_analytics.models import RefreshRecord, refresh_statements_redshift
+from tenant_analytics.models import ModelProject, RefreshRecord, refresh_statements_redshift
+from tenant_analytics.models.project import MODEL_SCHEMA
+from tenant_analytics.models.redshift import RLS_POLICY, TENANT_SETTING, compile_redshift_model, view_name
 from tenant_analytics.settings import StoreConfig
 from tenant_analytics.stores.base import CuratedFiles, MergeStats
 from tenant_analytics.stores.messaging import REDSHIFT_SCHEMA_SQL
@@ -31,7 +34,7 @@ from tenant_analytics.stores.operational_export import (
     read_unload_manifest,
     unload_statement,
 )
-from tenant_analytics.stores.roles import QUERY_ROLE
+from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE
 from tenant_analytics.tenants.models import TENANT_ID_RULE, is_tenant_id
 from tenant_analytics.transforms.tables import SUPPORT_TABLES, TABLES_BY_NAME, TICKETS, CuratedTable
 
@@ -45,6 +48,78 @@ QUERY_USER_SQL = "SELECT usename, usesuper FROM pg_user WHERE usename = current_
 _NO_RELATION = re.compile(r'relation "[^"]+" does not exist')
 _S3_PREFIX = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9_./=-]+/$")
 _IAM_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$")
+
+
+# The roles the schemas' grants name: Redshift has no CREATE ROLE IF NOT EXISTS, so the ones present are read first.
+ROLES_PRESENT_SQL = (
+    exp.select("role_name")
+    .from_("svv_roles")
+    .where(exp.column("role_name").isin(exp.Literal.string(ETL_ROLE), exp.Literal.string(QUERY_ROLE)))
+    .sql("redshift")
+)
+# The definition each materialized view was created from (see model_migration).
+_MODEL_STATE = exp.table_("model_state", db=MODEL_SCHEMA)
+MODELS_SCHEMA_SQL: tuple[str, ...] = (
+    f"CREATE SCHEMA IF NOT EXISTS {MODEL_SCHEMA}",
+    f"GRANT USAGE ON SCHEMA {MODEL_SCHEMA} TO ROLE {QUERY_ROLE}",
+    f"CREATE TABLE IF NOT EXISTS {_MODEL_STATE.sql('redshift')} "
+    "(model VARCHAR(128) NOT NULL, definition_hash CHAR(64) NOT NULL)",
+)
+MODEL_STATE_LOCK_SQL = f"LOCK {_MODEL_STATE.sql('redshift')}"
+MODEL_STATE_SQL = exp.select("model", "definition_hash").from_(_MODEL_STATE.copy()).sql("redshift")
+POLICY_PRESENT_SQL = (
+    exp.select("polname")
+    .from_("svv_rls_policy")
+    .where(exp.column("polname").eq(exp.Literal.string(RLS_POLICY)))
+    .sql("redshift")
+)
+
+
+def definition_hash(model_statements: Sequence[str]) -> str:
+    """What identifies a model's Redshift definition: a hash of the DDL it compiles to."""
+    return hashlib.sha256("\n".join(model_statements).encode()).hexdigest()
+
+
+def model_migration(project: ModelProject, created: Mapping[str, str], policy_exists: bool) -> list[str]:
+    """The statements that bring the materialized views to ``project``, given the ``created`` definition hash of each
+    view there now (``models.model_state``) and whether the tenant policy exists.
+
+    A view whose definition changed is dropped and created again, and so is every view built on it, directly or not
+    (dropping a view CASCADEs to them); a view of a model no longer in the project is dropped. Each model's row of
+    ``model_state`` is written with its view, so a store whose views were made by hand is rebuilt once. An
+    up-to-date store gets no statement.
+    """
+    statements: list[str] = []
+    if not policy_exists:
+        statements.append(
+            f"CREATE RLS POLICY {RLS_POLICY} WITH (tenant_id VARCHAR(63)) "
+            f"USING (tenant_id = current_setting('{TENANT_SETTING}', FALSE))"
+        )
+    names = {m.name for m in project.models}
+    for gone in sorted(set(created) - names):
+        view = exp.table_(gone, db=MODEL_SCHEMA).sql("redshift")
+        statements += [f"DROP MATERIALIZED VIEW IF EXISTS {view} CASCADE", _forget(gone)]
+    rebuilt: set[str] = set()
+    for model in project.models:  # parents first
+        ddl = compile_redshift_model(model)
+        digest = definition_hash(ddl)
+        if created.get(model.name) == digest and not rebuilt & set(model.refs):
+            continue
+        rebuilt.add(model.name)
+        recorded = exp.insert(
+            exp.values([(exp.Literal.string(model.name), exp.Literal.string(digest))]), _MODEL_STATE.copy()
+        )
+        statements += [
+            f"DROP MATERIALIZED VIEW IF EXISTS {view_name(model)} CASCADE",
+            *ddl,
+            _forget(model.name),
+            recorded.sql("redshift"),
+        ]
+    return statements
+
+
+def _forget(model: str) -> str:
+    return exp.delete(_MODEL_STATE.copy(), where=exp.column("model").eq(exp.Literal.string(model))).sql("redshift")
 
 
 def table_ddl(table: CuratedTable) -> str:
@@ -261,16 +336,33 @@ class RedshiftDataStore:
             kwargs["NextToken"] = page["NextToken"]
 
     def ensure_schema(self) -> None:
-        """Create the support tables (adding the columns an existing table lacks), then the messaging tables and the
-        models' materialized views (in DAG order)."""
-        started = self._client.batch_execute_statement(Sqls=list(SCHEMA_SQL), **self._target())
+        """Create the roles that are missing, the support tables (adding the columns an existing table lacks), the
+        messaging tables, then bring the models' materialized views to the packaged models (``model_migration``)."""
+        present = {str(row[0]) for row in self._select(ROLES_PRESENT_SQL)}
+        missing = [f"CREATE ROLE {role}" for role in (ETL_ROLE, QUERY_ROLE) if role not in present]
+        started = self._client.batch_execute_statement(Sqls=[*missing, *SCHEMA_SQL], **self._target())
         self._wait(started["Id"])
-        listed = self._client.execute_statement(Sql=SUPPORT_COLUMNS_SQL, **self._target())
-        self._wait(listed["Id"])
-        _, rows = self._rows(listed["Id"])
-        statements = [*added_column_statements({(str(r[0]), str(r[1])) for r in rows}), *REDSHIFT_SCHEMA_SQL]
+        rows = self._select(SUPPORT_COLUMNS_SQL)
+        statements = [
+            *added_column_statements({(str(r[0]), str(r[1])) for r in rows}),
+            *REDSHIFT_SCHEMA_SQL,
+            *MODELS_SCHEMA_SQL,
+        ]
         started = self._client.batch_execute_statement(Sqls=statements, **self._target())
         self._wait(started["Id"])
+        created = {str(r[0]): str(r[1]).strip() for r in self._select(MODEL_STATE_SQL)}
+        migration = model_migration(packaged_models(), created, policy_exists=bool(self._select(POLICY_PRESENT_SQL)))
+        if migration:
+            # One transaction, behind the state table's lock: writers opening the store at once (the pipeline's
+            # batches) run their migrations one after the other, never interleaved.
+            started = self._client.batch_execute_statement(Sqls=[MODEL_STATE_LOCK_SQL, *migration], **self._target())
+            self._wait(started["Id"])
+
+    def _select(self, statement: str) -> list[tuple[Any, ...]]:
+        """The rows of a statement of the platform's own (no parameters), run as the store's writer."""
+        started = self._client.execute_statement(Sql=statement, **self._target())
+        self._wait(started["Id"])
+        return self._rows(started["Id"])[1]
 
     def merge_curated(self, tenant_id: str, files: Mapping[str, CuratedFiles]) -> MergeStats:
         prefixes: dict[str, str] = {}
