@@ -108,6 +108,8 @@ def build_app(outdir: str | Path = "cdk.out", context: dict[str, Any] | None = N
         env=env,
         description="Query API",
     )
+    # The deployment sets up every store (the Pipeline stack's trigger) before a release's query API is served.
+    query_api.add_stack_dependency(pipeline, "stores are set up before the query API of a release is served")
     MonitoringStack(
         app,
         name("Monitoring"),

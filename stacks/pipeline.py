@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, Stack, triggers
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -152,6 +152,29 @@ class PipelineStack(Stack):
             findings=(resource_finding(self, curated_bucket.arn_for_objects(f"{c.OPERATIONAL_EXPORT_PREFIX}*")),),
         )
 
+        # Run once per release by the deployment (a trigger), before the query API is updated (app.py): every
+        # store created or migrated before anything reads it. It needs only the stores; a store it cannot set up
+        # fails the deployment.
+        self.setup = PlatformFunction(
+            self,
+            "Setup",
+            logical="setup",
+            description="Set up every store (roles, tables, models) during the deployment",
+            environment=stores.environment(self),
+            logs_key=logs_key,
+            layer_dir=config.lambda_layer_dir,
+            timeout=Duration.minutes(10),
+            network=stores.network,
+        ).function
+        stores.grant_access(self.setup)
+        self.setup_trigger = triggers.Trigger(
+            self,
+            "SetupStores",
+            handler=self.setup,
+            invocation_type=triggers.InvocationType.REQUEST_RESPONSE,
+            timeout=Duration.minutes(10),
+        )
+
         self.functions: dict[str, lambda_.Function] = {
             "plan": self.plan,
             "export": self.export,
@@ -186,6 +209,7 @@ class PipelineStack(Stack):
             network=None,
         ).function
         self.functions["start"] = self.starter
+        self.functions["setup"] = self.setup
         self.schedule = HourlySchedule(
             self, "Schedule", state_machine=self.state_machine, starter=self.starter, key=data_key
         )

@@ -59,6 +59,7 @@ LAMBDA_HANDLERS: Final[dict[str, str]] = {
     "publish": "lambdas.publish.handler.lambda_handler",
     "collect": "lambdas.collect.handler.lambda_handler",
     "refresh": "lambdas.refresh.handler.lambda_handler",
+    "setup": "lambdas.setup.handler.lambda_handler",
     "query": "lambdas.query.handler.lambda_handler",
     "authorizer": "lambdas.authorizer.handler.lambda_handler",
     "aggregator": "lambdas.aggregator.handler.lambda_handler",

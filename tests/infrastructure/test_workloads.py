@@ -219,6 +219,27 @@ def _function_id(synth: SynthResult, logical: str) -> str:
     return found[0]
 
 
+def test_the_deployment_sets_up_every_store_before_the_query_api_is_updated(synth: SynthResult) -> None:
+    # A trigger invokes the setup function and waits for it, again whenever its code or settings change
+    ((stack, _, trigger),) = synth.resources("Custom::Trigger")
+    props = trigger["Properties"]
+    setup = _function_id(synth, "setup")
+    version = synth.templates[stack]["Resources"][props["HandlerArn"]["Ref"]]
+    assert version["Type"] == "AWS::Lambda::Version" and version["Properties"]["FunctionName"] == {"Ref": setup}
+    assert props["InvocationType"] == "RequestResponse" and props["ExecuteOnHandlerChange"] is True
+    # the setup function reaches the stores as the writers do, and knows nothing else
+    function = _functions(synth)[c.function_name("setup")]
+    assert set(function["Environment"]["Variables"]) - {
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "LOG_LEVEL",
+    } == {c.ENV_STORES}
+    assert "VpcConfig" in function
+    # and the query API stack of a release is deployed only after the Pipeline stack (and so its trigger)
+    manifest = json.loads((synth.outdir / "manifest.json").read_text())
+    assert "TenantAnalytics-Pipeline" in manifest["artifacts"]["TenantAnalytics-QueryApi"]["dependencies"]
+
+
 def test_models_are_refreshed_on_a_schedule_and_between_load_and_publish(synth: SynthResult) -> None:
     # A schedule every few minutes invokes the refresh function with the "all stores" input
     schedules = [
