@@ -34,6 +34,9 @@ REMOVED = "__r"  # contributions: the extreme of the removed values of a MIN/MAX
 COUNT = "__n"
 ACTION = "__action"
 TID = "__tid"  # the stored row's ctid, NULL for a group not stored yet
+# The planned groups' alias in the statement computing derived columns, which holds the model's own expressions:
+# a model cannot use it (names starting with "__" are reserved, see project.RESERVED_PREFIX).
+PLANNED = "__planned"
 EXACT_TYPES = ("smallint", "integer", "bigint", "numeric")
 
 
@@ -210,10 +213,10 @@ def delta_plan(model: Model, lookup: Callable[[str], Model], column_types: dict[
             if match is None:
                 return None  # an aggregate that no output column stores
             if node is rewritten:
-                rewritten = exp.column(match.column, table="p")
+                rewritten = exp.column(match.column, table=PLANNED)
             else:
-                node.replace(exp.column(match.column, table="p"))
-        if any(c.table != "p" for c in rewritten.find_all(exp.Column)):
+                node.replace(exp.column(match.column, table=PLANNED))
+        if any(c.table != PLANNED for c in rewritten.find_all(exp.Column)):
             return None  # a column outside any aggregate
         derived.append((column, rewritten))
     for aggregate in aggregates:
@@ -375,13 +378,13 @@ def _extreme_undecided(aggregate: Aggregate, number: int) -> exp.Expr:
 def upsert_source(plan: DeltaPlan, planned: str) -> str:
     """Return SQL selecting ``__tid`` and the model's output columns, in order, of the groups ``planned`` marks for
     upsert."""
-    values: dict[str, exp.Expr] = {g: exp.column(g, table="p") for g in plan.model.grain}
-    values.update({a.column: exp.column(a.column, table="p") for a in plan.aggregates})
+    values: dict[str, exp.Expr] = {g: exp.column(g, table=PLANNED) for g in plan.model.grain}
+    values.update({a.column: exp.column(a.column, table=PLANNED) for a in plan.aggregates})
     values.update({column: expression.copy() for column, expression in plan.derived})
     query = (
-        exp.select(exp.column(TID, table="p"), *[values[c].as_(c) for c in plan.model.columns])
-        .from_(exp.to_table(planned).as_("p"))
-        .where(exp.EQ(this=exp.column(ACTION, table="p"), expression=exp.Literal.string("u")))
+        exp.select(exp.column(TID, table=PLANNED), *[values[c].as_(c) for c in plan.model.columns])
+        .from_(exp.to_table(planned).as_(PLANNED))
+        .where(exp.EQ(this=exp.column(ACTION, table=PLANNED), expression=exp.Literal.string("u")))
     )
     return query.sql("postgres", comments=False)
 

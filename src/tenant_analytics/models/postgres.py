@@ -889,7 +889,13 @@ def _key_condition(expression: exp.Expression, key: exp.Column) -> exp.Condition
     if column is not None:
         # A range on the truncated column lets an index on it find the group's rows.
         unit = expression.text("unit").lower() or "day"
-        upper = exp.Add(this=key.copy(), expression=exp.Interval(this=exp.Literal.string("1"), unit=exp.var(unit)))
+        step = exp.Interval(this=exp.Literal.string("1"), unit=exp.var(unit))
+        upper: exp.Expr = exp.Add(this=key.copy(), expression=step)
+        zone = expression.args.get("zone")
+        if zone is not None:
+            # A bucket in a time zone ends one unit later in local time: a day may last 23 or 25 hours.
+            local = exp.Add(this=exp.AtTimeZone(this=key.copy(), zone=zone.copy()), expression=step)
+            upper = exp.AtTimeZone(this=exp.Paren(this=local), zone=zone.copy())
         condition = exp.and_(
             condition, exp.GTE(this=column.copy(), expression=key.copy()), exp.LT(this=column.copy(), expression=upper)
         )

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot import Token, TokenType, exp
+from sqlglot.errors import SqlglotError
 
 from tenant_analytics.errors import InvalidInput
 from tenant_analytics.models.sources import SOURCES
@@ -24,9 +24,12 @@ from tenant_analytics.models.sources import SOURCES
 MODEL_SCHEMA = "models"
 PACKAGED_SQL = Path(__file__).resolve().parent / "sql"
 
-_CONFIG = re.compile(r"^\s*\{\{\s*config\((?P<args>.*)\)\s*\}\}\s*$")
-_CALL = re.compile(r"\{\{\s*(?P<kind>ref|source)\(\s*'(?P<arg>[^']+)'\s*\)\s*\}\}")
+_CONFIG = re.compile(r"^\s*\{\{\s*config\((?P<args>.*)\)\s*\}\}\s*(--.*)?$")
+_CALL = re.compile(r"\{\{-?\s*(?P<kind>ref|source)\(\s*(?P<quote>['\"])(?P<arg>[^'\"]+)(?P=quote)\s*\)\s*-?\}\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+RESERVED_PREFIX = "__"  # the engine's own aliases and columns start with it (see delta.py, postgres.py)
+# Unqualified words that sqlglot reads as columns but the databases evaluate per session or per statement.
+SESSION_VALUES = frozenset({"sysdate", "user", "current_role", "current_user_id"})
 
 
 class ModelError(InvalidInput):
@@ -112,10 +115,23 @@ def input_name_of(table: exp.Table) -> str:
 
 def parse_model(path: Path, domain: str | None = None) -> Model:
     """Parse one model file; raises ModelError naming the file and the problem."""
-    text = path.read_text()
+    try:
+        return _parse_model(path, domain)
+    except RecursionError:
+        # sqlglot parses and rewrites recursively: a few dozen nested calls exhaust Python's stack
+        raise ModelError(path, "the SQL is nested too deeply to be checked; simplify it", construct="syntax") from None
+
+
+def _parse_model(path: Path, domain: str | None) -> Model:
     name = path.stem
     if not _NAME.match(name):
         raise ModelError(path, f"model name '{name}' must be lower-case letters, digits and underscores")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark some editors write is not SQL
+    except UnicodeDecodeError as exc:
+        raise ModelError(path, f"is not UTF-8 text: {exc.reason} at byte {exc.start}", construct="file") from None
+    except OSError as exc:
+        raise ModelError(path, f"cannot be read: {exc.strerror or exc}", construct="file") from None
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip() and not line.strip().startswith("--")), None)
     match = _CONFIG.match(lines[first]) if first is not None else None
@@ -144,11 +160,11 @@ def parse_model(path: Path, domain: str | None = None) -> Model:
         return arg
 
     resolved = _CALL.sub(resolve, body)
-    if "{{" in resolved or "{%" in resolved:
-        raise ModelError(path, "only {{ ref('model') }} and {{ source('schema.table') }} may appear in the SELECT")
     try:
+        tokens = sqlglot.tokenize(resolved, read="postgres")
+        _check_tokens(path, tokens)
         statements = [s for s in sqlglot.parse(resolved, read="postgres") if s is not None]
-    except ParseError as exc:
+    except SqlglotError as exc:
         raise ModelError(path, f"SQL does not parse: {exc}", construct="syntax") from exc
     if len(statements) != 1:
         raise ModelError(path, f"a model holds one SELECT, found {len(statements)} statements", construct="syntax")
@@ -159,8 +175,13 @@ def parse_model(path: Path, domain: str | None = None) -> Model:
     if not isinstance(query, exp.Select):
         raise ModelError(path, f"a model is one SELECT ... GROUP BY, found {query.key.upper()}", construct="syntax")
     _check_tables(path, query, refs, sources)
+    _check_reserved_names(path, query)
     columns = _output_columns(path, query)
+    _qualify_columns(path, query, columns)
+    _check_joins(path, query)
     grain_expressions = _grain_expressions(path, query, grain, columns)
+    _check_tenant_column(path, query, grain_expressions[0])
+    _check_grouped(path, query, columns, grain, grain_expressions)
     query.set("group", exp.Group(expressions=[e.copy() for e in grain_expressions]))
     return Model(
         name=name,
@@ -197,15 +218,38 @@ def model_files(directory: Path) -> list[Path]:
 
 def order_models(models: Sequence[Model]) -> tuple[Model, ...]:
     """Return ``models`` in topological order; raises ModelError on duplicate names, unknown refs and cycles."""
+    ordered, errors = _dag(models, {})
+    if errors:
+        raise errors[0]
+    return ordered
+
+
+def dag_errors(models: Sequence[Model], unparsed: Mapping[str, Path]) -> list[ModelError]:
+    """Return every DAG problem of ``models``: duplicate names, unknown refs and each cycle. A ref to a name in
+    ``unparsed`` (model name -> file that failed to parse) is reported as a ref to a file with errors."""
+    return _dag(models, unparsed)[1]
+
+
+def _dag(models: Sequence[Model], unparsed: Mapping[str, Path]) -> tuple[tuple[Model, ...], list[ModelError]]:
+    errors: list[ModelError] = []
     by_name: dict[str, Model] = {}
     for model in models:
         if model.name in by_name:
-            raise ModelError(model.path, f"model name '{model.name}' is also used by {by_name[model.name].path}")
-        by_name[model.name] = model
+            errors.append(
+                ModelError(model.path, f"model name '{model.name}' is also used by {by_name[model.name].path}")
+            )
+        else:
+            by_name[model.name] = model
     for model in models:
         for ref in model.refs:
-            if ref not in by_name:
-                raise ModelError(model.path, f"unknown ref '{ref}': no model file {ref}.sql", construct="unknown ref")
+            if ref in by_name:
+                continue
+            if ref in unparsed:
+                errors.append(ModelError(model.path, f"ref '{ref}': {unparsed[ref]} has errors", construct="ref"))
+            else:
+                errors.append(
+                    ModelError(model.path, f"unknown ref '{ref}': no model file {ref}.sql", construct="unknown ref")
+                )
     ordered: list[Model] = []
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
 
@@ -214,16 +258,17 @@ def order_models(models: Sequence[Model]) -> tuple[Model, ...]:
             return
         if state.get(model.name) == 1:
             cycle = [*path[path.index(model.name) :], model.name]
-            raise ModelError(model.path, f"dependency cycle {' -> '.join(cycle)}", construct="cycle")
+            errors.append(ModelError(model.path, f"dependency cycle {' -> '.join(cycle)}", construct="cycle"))
+            return
         state[model.name] = 1
-        for ref in sorted(model.refs):
+        for ref in sorted(r for r in model.refs if r in by_name):
             visit(by_name[ref], [*path, model.name])
         state[model.name] = 2
         ordered.append(model)
 
-    for model in sorted(models, key=lambda m: m.name):
+    for model in sorted(by_name.values(), key=lambda m: m.name):
         visit(model, [])
-    return tuple(ordered)
+    return tuple(ordered), errors
 
 
 def _parse_grain(path: Path, args: str) -> tuple[str, ...]:
@@ -259,6 +304,234 @@ def _check_tables(path: Path, query: exp.Select, refs: Sequence[str], sources: S
                 f"reads table '{shown}' directly; name inputs with {{{{ ref() }}}} or {{{{ source() }}}}",
                 construct="table",
             )
+
+
+_TEMPLATE_TOKENS = {TokenType.L_BRACE, TokenType.R_BRACE, TokenType.BLOCK_START, TokenType.BLOCK_END}
+_OUTER_JOIN_MARK = [TokenType.L_PAREN, TokenType.PLUS, TokenType.R_PAREN]
+
+
+def _check_tokens(path: Path, tokens: Sequence[Token]) -> None:
+    """Reject template syntax left after resolving the calls, and the Oracle outer-join marker ``(+)`` (which
+    PostgreSQL would read as a call; comments and strings are not tokens, so braces there are fine)."""
+    if any(t.token_type in _TEMPLATE_TOKENS for t in tokens):
+        raise ModelError(path, "only {{ ref('model') }} and {{ source('schema.table') }} may appear in the SELECT")
+    kinds = [t.token_type for t in tokens]
+    if any(kinds[i : i + 3] == _OUTER_JOIN_MARK for i in range(len(kinds))):
+        raise ModelError(
+            path,
+            "uses the Oracle outer-join marker (+); write LEFT JOIN ... ON instead (an outer join, which is "
+            "refreshed in full)",
+            construct="outer join (+)",
+        )
+
+
+def _check_reserved_names(path: Path, query: exp.Select) -> None:
+    for identifier in query.find_all(exp.Identifier):
+        if identifier.name.startswith(RESERVED_PREFIX):
+            raise ModelError(
+                path,
+                f"name '{identifier.name}' starts with '{RESERVED_PREFIX}', which the engine reserves for the "
+                f"aliases and columns of the SQL it generates",
+                construct="reserved name",
+            )
+
+
+def _from_items(query: exp.Select) -> list[exp.Expression]:
+    """The query's FROM item and joined items (tables, subqueries), in order."""
+    found = query.args.get("from_")
+    return ([found.this] if found is not None else []) + [j.this for j in query.args.get("joins") or []]
+
+
+def _alias(item: exp.Expression) -> str:
+    return item.alias_or_name if isinstance(item, exp.Table) else item.alias
+
+
+def is_session_value(column: exp.Column) -> bool:
+    """Whether ``column`` is a word such as SYSDATE that the databases evaluate, not a column."""
+    return not column.table and not column.this.quoted and column.name.lower() in SESSION_VALUES
+
+
+def _qualify_columns(path: Path, query: exp.Select, columns: Sequence[str]) -> None:
+    """Qualify the columns of a one-input model with its alias, so that every rewrite may add a relation to its
+    FROM; reject unqualified columns in a model with more than one input (which input they read is unknown)."""
+    group = query.args.get("group")
+    parts = [*query.expressions, query.args.get("where"), query.args.get("having")]
+    parts += [j.args.get("on") for j in query.args.get("joins") or []]
+    for key in group.expressions if group is not None else []:
+        if not (isinstance(key, exp.Column) and not key.table and key.name in columns):  # not an output alias
+            parts.append(key)
+    unqualified = [
+        column
+        for part in parts
+        if part is not None
+        for column in part.find_all(exp.Column)
+        if not column.table and not is_session_value(column) and column.find_ancestor(exp.Select) is query
+    ]
+    items = _from_items(query)
+    if not unqualified or not items:
+        return
+    if len(items) > 1:
+        column = unqualified[0]
+        raise ModelError(
+            path,
+            f"column '{column.sql('postgres')}' does not name its input: in a model with more than one input, "
+            f"qualify every column with its table's alias (such as {_alias(items[0])}.{column.name})",
+            construct="unqualified column",
+        )
+    alias = items[0].args.get("alias")
+    identifier = alias.this if alias is not None else items[0].this
+    if isinstance(identifier, exp.Identifier):
+        for column in unqualified:
+            column.set("table", identifier.copy())
+
+
+def _equalities(condition: exp.Expr | None, alias: str, others: set[str]) -> list[tuple[exp.Column, exp.Column]]:
+    """The conjuncts of ``condition`` equating a column of ``alias`` with a column of one of ``others``, as
+    (column of ``alias``, other column)."""
+    if condition is None:
+        return []
+    condition = condition.unnest()
+    found = []
+    for part in condition.flatten() if isinstance(condition, exp.And) else [condition]:
+        part = part.unnest()
+        if isinstance(part, exp.EQ) and isinstance(part.this, exp.Column) and isinstance(part.expression, exp.Column):
+            for own, other in ((part.this, part.expression), (part.expression, part.this)):
+                if own.table == alias and other.table in others:
+                    found.append((own, other))
+    return found
+
+
+def _check_joins(path: Path, query: exp.Select) -> None:
+    """Every join must equate a column of the joined input with one of another input, and the inputs must all be
+    joined on ``tenant_id`` (a comma join's condition is the WHERE clause)."""
+    aliases = [_alias(item) for item in _from_items(query)]
+    linked = {alias: alias for alias in aliases}  # union-find of the inputs equated on tenant_id
+
+    def root(alias: str) -> str:
+        while linked[alias] != alias:
+            alias = linked[alias]
+        return alias
+
+    where = query.args.get("where")
+    joins: list[exp.Join] = query.args.get("joins") or []
+    for join, alias in zip(joins, aliases[1:], strict=True):
+        shown = join.sql("postgres", comments=False).lstrip(", ")
+        if join.args.get("method") or join.args.get("using"):
+            problem = f"{shown}: write the join condition with ON (NATURAL and USING are not supported)"
+            raise ModelError(path, problem, construct="join")
+        comma = not (join.args.get("kind") or join.side or join.args.get("on"))
+        condition = where.this if comma and where is not None else join.args.get("on")
+        equalities = _equalities(condition, alias, set(aliases) - {alias})
+        if not equalities:
+            raise ModelError(
+                path,
+                f"{'the comma join of ' if comma else ''}{shown} is a cross join: no equality between a column of "
+                f"{alias} and a column of another input; join on {alias}.tenant_id = {aliases[0]}.tenant_id and the "
+                f"key columns",
+                construct="cross join",
+            )
+        for own, other in equalities:
+            if own.name == other.name == "tenant_id":
+                linked[root(alias)] = root(other.table)
+    for join, alias in zip(joins, aliases[1:], strict=True):
+        if root(alias) != root(aliases[0]):
+            raise ModelError(
+                path,
+                f"{join.sql('postgres', comments=False).lstrip(', ')} does not equate {alias}.tenant_id with the "
+                f"tenant_id of the input it joins, so rows of different tenants would meet; add {alias}.tenant_id = "
+                f"{aliases[0]}.tenant_id to its condition",
+                construct="tenant isolation",
+            )
+
+
+def _check_tenant_column(path: Path, query: exp.Select, expression: exp.Expression) -> None:
+    aliases = [_alias(item) for item in _from_items(query)]
+    if isinstance(expression, exp.Column) and expression.name == "tenant_id" and expression.table in aliases:
+        return
+    raise ModelError(
+        path,
+        f"output column 'tenant_id' is {expression.sql('postgres')}, not the tenant_id column of an input (such as "
+        f"{aliases[0] if aliases else 'e'}.tenant_id): every row must belong to the tenant whose rows it sums",
+        construct="tenant isolation",
+    )
+
+
+# Subtrees whose columns need not be grouped (aggregated, windowed, in a subquery), or that the validator reports
+# for themselves (unknown functions).
+_NOT_GROUPED = (
+    exp.AggFunc,
+    exp.Anonymous,
+    exp.Window,
+    exp.Filter,
+    exp.WithinGroup,
+    exp.Subquery,
+    exp.Select,
+    exp.Exists,
+)
+
+
+def _ungrouped_columns(expression: exp.Expression, keys: Sequence[exp.Expression]) -> list[exp.Column]:
+    """The columns of ``expression`` outside aggregates and outside any subtree equal to one of ``keys``."""
+    types = {type(k) for k in keys}
+    found: list[exp.Column] = []
+    stack = [expression]
+    while stack:  # not recursive: a long chain of a + b + ... is deep
+        node = stack.pop()
+        if isinstance(node, _NOT_GROUPED) or (type(node) in types and any(_same(node, k) for k in keys)):
+            continue
+        if isinstance(node, exp.Column):
+            found.append(node)
+        else:
+            stack.extend(reversed(list(node.iter_expressions())))
+    return found
+
+
+def _check_grouped(
+    path: Path,
+    query: exp.Select,
+    columns: Sequence[str],
+    grain: Sequence[str],
+    grain_expressions: Sequence[exp.Expression],
+) -> None:
+    for column, expression in zip(grain, grain_expressions, strict=True):
+        if expression.find(exp.AggFunc) is not None:
+            raise ModelError(
+                path,
+                f"grain column '{column}' is an aggregate ({expression.sql('postgres')}); the grain lists the "
+                f"columns the rows are grouped by",
+                construct="grain",
+            )
+    having = query.args.get("having")
+    checked: list[tuple[str, exp.Expression | None]] = [
+        (f"output column '{c}'", _unaliased(p)) for c, p in zip(columns, query.expressions, strict=True)
+    ]
+    checked.append(("HAVING", having.this if having is not None else None))
+    for place, value in checked:
+        if value is None or value in grain_expressions:
+            continue
+        ungrouped = _ungrouped_columns(value, grain_expressions)
+        if ungrouped:
+            raise ModelError(
+                path,
+                f"{place} uses {ungrouped[0].sql('postgres')} outside an aggregate and it is not a GROUP BY key; "
+                f"aggregate it or add it to the grain",
+                construct="grain",
+            )
+
+
+def _normalised(expression: exp.Expression) -> exp.Expression:
+    """A copy with identifiers as PostgreSQL resolves them: unquoted ones folded to lower case, quotes dropped
+    where they change nothing (``e."tenant_id"`` is ``e.tenant_id``)."""
+    copy = expression.copy()
+    for identifier in copy.find_all(exp.Identifier):
+        if not identifier.quoted or identifier.name == identifier.name.lower():
+            identifier.set("this", identifier.name.lower())
+            identifier.set("quoted", False)
+    return copy
+
+
+def _same(left: exp.Expression, right: exp.Expression) -> bool:
+    return _normalised(left) == _normalised(right)
 
 
 def _output_columns(path: Path, query: exp.Select) -> tuple[str, ...]:
@@ -319,7 +592,7 @@ def _group_key_name(key: exp.Expression, projections: dict[str, exp.Expression])
         names = list(projections)
         return names[position - 1] if 1 <= position <= len(names) else None
     for name, expression in projections.items():
-        if expression == key:
+        if _same(expression, key):
             return name
     if isinstance(key, exp.Column) and not key.table and key.name in projections:
         return key.name

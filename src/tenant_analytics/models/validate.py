@@ -8,12 +8,20 @@ deterministic expressions), so the same findings tell which models it refreshes 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlglot import exp
 
-from tenant_analytics.models.project import Model, ModelError, model_files, order_models, parse_model
+from tenant_analytics.models.project import (
+    Model,
+    ModelError,
+    dag_errors,
+    is_session_value,
+    model_files,
+    parse_model,
+)
 
 # Aggregates Redshift cannot maintain incrementally (and which are not decomposable over groups of changes).
 _AGGREGATES: dict[type, str] = {
@@ -39,7 +47,10 @@ _MUTABLE: dict[type, str] = {
     exp.CurrentTimestamp: "CURRENT_TIMESTAMP",
     exp.CurrentDate: "CURRENT_DATE",
     exp.CurrentTime: "CURRENT_TIME",
+    exp.Localtimestamp: "LOCALTIMESTAMP",
+    exp.Localtime: "LOCALTIME",
     exp.Rand: "RANDOM",
+    exp.Uuid: "GEN_RANDOM_UUID",
 }
 _MUTABLE_NAMES = {
     "NOW",
@@ -54,7 +65,29 @@ _MUTABLE_NAMES = {
     "GEN_RANDOM_UUID",
     "CURRENT_SETTING",
     "TXID_CURRENT",
+    "NEXTVAL",
+    "CURRVAL",
+    "LASTVAL",
+    "SETVAL",
+    "SETSEED",
+    "UUID_GENERATE_V4",
 }
+# Built-in functions both compilers know that give the same result for the same arguments (time zone fixed to
+# UTC); any other function (user-defined, session, catalog) may change a result without any row changing.
+_IMMUTABLE: frozenset[type] = frozenset(
+    {
+        *(exp.Count, exp.Sum, exp.Min, exp.Max, exp.Avg),
+        *(exp.Case, exp.If, exp.Cast, exp.Coalesce, exp.Nullif, exp.Greatest, exp.Least),
+        *(exp.Abs, exp.Round, exp.Floor, exp.Ceil, exp.Sign, exp.Pow, exp.Sqrt, exp.Ln, exp.Exp),
+        *(exp.Lower, exp.Upper, exp.Trim, exp.Length, exp.Substring, exp.Left, exp.Right, exp.Replace),
+        *(exp.SplitPart, exp.StrPosition, exp.RegexpLike),
+        *(exp.TimestampTrunc, exp.DateTrunc, exp.Extract),
+    }
+)
+_IMMUTABLE_NAMES = {"AGE"}  # AGE(a, b), which sqlglot has no class for (AGE(a) is mutable)
+# Strings PostgreSQL reads as the time of the statement when they become a date or timestamp ('now'::timestamptz,
+# TIMESTAMP 'today', or compared with a timestamp column): rejected wherever they appear whole ('buy now' is text).
+_TIME_WORDS = re.compile(r"\s*(now|today|tomorrow|yesterday)\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -106,9 +139,32 @@ def incremental_blockers(query: exp.Expression) -> list[str]:
             name = node.name.upper()
             if name in _MUTABLE_NAMES:
                 add(f"mutable function {name}")
+            elif name == "AGE" and len(node.expressions) == 1:
+                add("mutable function AGE with one argument (the age at the current date)")
             elif name in _AGGREGATE_NAMES or name.startswith("APPROX"):
                 add(f"aggregate {name}")
+            elif name not in _IMMUTABLE_NAMES:
+                schema = f"{node.parent.this.name}." if isinstance(node.parent, exp.Dot) else ""
+                add(f"function {schema}{name} (not a known immutable built-in)")
+        elif isinstance(node, exp.Column) and is_session_value(node):
+            add(f"mutable function {node.name.upper()}")
+        elif isinstance(node, exp.Literal) and node.is_string and _TIME_WORDS.fullmatch(node.this):
+            add(f"time-dependent literal '{node.this}'")
+        elif isinstance(node, exp.TableSample):
+            add("TABLESAMPLE")
+        elif isinstance(node.parent, exp.Window) or isinstance(node, exp.Connector) or type(node) in _IMMUTABLE:
+            continue  # a window function is reported as such; AND and OR are functions to sqlglot
+        elif isinstance(node, exp.AggFunc):
+            add(f"aggregate {_function_name(node)}")
+        elif isinstance(node, exp.Func):
+            add(f"function {_function_name(node)} (not a known immutable built-in)")
     return found
+
+
+def _function_name(node: exp.Func) -> str:
+    """The function's name as PostgreSQL spells it (sqlglot's class names differ: TO_CHAR is TimeToStr)."""
+    spelled = re.match(r"[A-Za-z_][\w.]*", node.sql("postgres"))
+    return spelled.group().upper() if spelled else node.sql_name()
 
 
 def model_findings(model: Model) -> list[Finding]:
@@ -138,15 +194,15 @@ def validate_project(directory: Path | None = None) -> list[Finding]:
     root = directory or PACKAGED_SQL
     findings: list[Finding] = []
     models: list[Model] = []
+    unparsed: dict[str, Path] = {}
     for path in model_files(root):
         try:
             models.append(parse_model(path))
         except ModelError as exc:
             findings.append(Finding(exc.file, path.stem, exc.construct, exc.message))
-    try:
-        order_models(models)
-    except ModelError as exc:
-        findings.append(Finding(exc.file, Path(exc.file).stem, exc.construct, exc.message))
+            unparsed.setdefault(path.stem, path)
+    for error in dag_errors(models, unparsed):
+        findings.append(Finding(error.file, Path(error.file).stem, error.construct, error.message))
     for model in models:
         findings.extend(model_findings(model))
     return findings

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlglot
 from sqlglot import exp
 
-from tenant_analytics.models import Model, load_project, parse_model
+from tenant_analytics.models import Model, ModelError, load_project, parse_model
 from tenant_analytics.models.delta import contributions_query, delta_plan, never_null, read_columns
 
 PROJECT = load_project()
@@ -76,16 +77,18 @@ def test_a_sum_of_a_nullable_or_inexact_value_and_an_unstored_aggregate_are_not_
     assert delta_plan(having, PROJECT.get, {"n": "bigint"}) is None
 
 
-def test_a_join_that_does_not_match_tenants_is_not_maintained_by_deltas(tmp_path: Path) -> None:
+def test_a_join_that_does_not_match_tenants_is_rejected_and_one_that_does_is_maintained_by_deltas(
+    tmp_path: Path,
+) -> None:
     # Given a join on the requester only: one tenant's change could meet another tenant's rows
-    model = model_file(
-        tmp_path,
-        "pairs",
-        "{{ config(grain=['tenant_id', 'ticket_id']) }}\n"
-        "SELECT t.tenant_id, t.ticket_id, COUNT(*) AS n FROM {{ source('support.tickets') }} AS t "
-        "JOIN {{ source('support.tickets') }} AS o ON o.requester_id = t.requester_id GROUP BY 1, 2",
-    )
-    assert delta_plan(model, PROJECT.get, {"n": "bigint"}) is None
+    with pytest.raises(ModelError, match=r"does not equate o\.tenant_id with the tenant_id of the input it joins"):
+        model_file(
+            tmp_path,
+            "pairs",
+            "{{ config(grain=['tenant_id', 'ticket_id']) }}\n"
+            "SELECT t.tenant_id, t.ticket_id, COUNT(*) AS n FROM {{ source('support.tickets') }} AS t "
+            "JOIN {{ source('support.tickets') }} AS o ON o.requester_id = t.requester_id GROUP BY 1, 2",
+        )
     tenant_matched = model_file(
         tmp_path,
         "pairs2",

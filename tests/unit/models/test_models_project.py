@@ -167,3 +167,77 @@ def test_a_file_without_config_line_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as err:
         load_project(tmp_path)
     assert str(path) in err.value.message and "config(grain=" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("grain", "select", "problem"),
+    [
+        (
+            "['tenant_id', 'n']",
+            "SELECT t.tenant_id, COUNT(*) AS n FROM {src} AS t GROUP BY 1, 2",
+            "grain column 'n' is an aggregate (COUNT(*)); the grain lists the columns the rows are grouped by",
+        ),
+        (
+            "['tenant_id', 'day']",
+            "SELECT t.tenant_id, DATE_TRUNC('day', t.created_at) AS day, t.channel AS channel, COUNT(*) AS n "
+            "FROM {src} AS t GROUP BY 1, 2",
+            "output column 'channel' uses t.channel outside an aggregate and it is not a GROUP BY key; aggregate it "
+            "or add it to the grain",
+        ),
+        (
+            "['tenant_id']",
+            "SELECT t.tenant_id, COUNT(*) AS n FROM {src} AS t GROUP BY 1 HAVING MAX(t.status) > t.channel",
+            "HAVING uses t.channel outside an aggregate and it is not a GROUP BY key; aggregate it or add it to the "
+            "grain",
+        ),
+    ],
+)
+def test_a_grain_the_database_would_refuse_is_rejected_naming_the_column(
+    tmp_path: Path, grain: str, select: str, problem: str
+) -> None:
+    # Given a model that groups by an aggregate, or selects a column it neither groups by nor aggregates
+    path = write(
+        tmp_path,
+        "support/bad.sql",
+        f"{{{{ config(grain={grain}) }}}}\n" + select.format(src="{{ source('support.tickets') }}"),
+    )
+
+    # When the project is loaded
+    with pytest.raises(ModelError) as err:
+        load_project(tmp_path)
+
+    # Then the message names the file and the column
+    assert (err.value.construct, err.value.message) == ("grain", f"{path}: {problem}")
+
+
+PLAIN = GRAIN + "SELECT t.tenant_id, t.day, SUM(t.n) AS n FROM {{ ref('daily') }} AS t GROUP BY t.tenant_id, t.day"
+SPELLINGS = {
+    "unqualified_select": GRAIN + "SELECT tenant_id, day, SUM(n) AS n FROM {{ ref('daily') }} AS t "
+    "GROUP BY t.tenant_id, t.day",
+    "aliased_as_itself": GRAIN + "SELECT t.tenant_id AS tenant_id, t.day AS day, SUM(t.n) AS n "
+    "FROM {{ ref('daily') }} AS t GROUP BY t.tenant_id, t.day",
+    "quoted_group_by": PLAIN.replace("GROUP BY t.tenant_id, t.day", 'GROUP BY t."tenant_id", t."day"'),
+    "double_quoted_ref": PLAIN.replace("ref('daily')", 'ref("daily")'),
+    "whitespace_control": PLAIN.replace("{{ ref('daily') }}", "{{- ref('daily') -}}"),
+    "braces_in_comment": PLAIN.replace("SELECT", "-- the {{ ... }} calls name the inputs\nSELECT"),
+    "byte_order_mark": "\ufeff" + PLAIN,
+    "comment_after_config": PLAIN.replace("}}\n", "}} -- one row per tenant and day\n", 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPELLINGS))
+def test_equivalent_spellings_of_a_model_load_as_the_plain_one(tmp_path: Path, case: str) -> None:
+    # Given a model written the plain way and the same model spelled differently
+    write(tmp_path, "support/daily.sql", daily("{{ source('support.tickets') }}"))
+    write(tmp_path, "support/plain.sql", PLAIN)
+    write(tmp_path, "support/spelled.sql", SPELLINGS[case])
+
+    # When the project is loaded
+    project = load_project(tmp_path)
+
+    # Then both read the same input with the same columns and grain expressions (the bare ones qualified)
+    plain, spelled = project.get("plain"), project.get("spelled")
+    assert (spelled.refs, spelled.columns) == (plain.refs, plain.columns) == (("daily",), ("tenant_id", "day", "n"))
+    assert [e.sql("postgres") for e in spelled.grain_expressions] == ["t.tenant_id", "t.day"]
+    if case != "aliased_as_itself":  # whose output columns keep their AS
+        assert spelled.query.sql("postgres", comments=False) == plain.query.sql("postgres", comments=False)
