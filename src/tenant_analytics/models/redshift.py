@@ -16,6 +16,15 @@ from tenant_analytics.stores.roles import QUERY_ROLE
 
 RLS_POLICY = "models_tenant_isolation"
 TENANT_SETTING = "app.tenant_id"
+# The schema of the views, readable by the query role, and the policy attached to every view for that role.
+MODEL_SCHEMA_SQL: tuple[str, ...] = (
+    f"CREATE SCHEMA IF NOT EXISTS {MODEL_SCHEMA}",
+    f"GRANT USAGE ON SCHEMA {MODEL_SCHEMA} TO ROLE {QUERY_ROLE}",
+)
+POLICY_SQL = (
+    f"CREATE RLS POLICY {RLS_POLICY} WITH (tenant_id VARCHAR(63)) "
+    f"USING (tenant_id = current_setting('{TENANT_SETTING}', FALSE))"
+)
 
 
 def _ident(name: str) -> str:
@@ -61,12 +70,7 @@ def compile_redshift(project: ModelProject) -> list[str]:
     The schema and the tenant policy come first; then every model's view, policy attachment and grant.
     Raises ModelError naming the first model that cannot be refreshed incrementally.
     """
-    statements = [
-        f"CREATE SCHEMA IF NOT EXISTS {MODEL_SCHEMA}",
-        f"GRANT USAGE ON SCHEMA {MODEL_SCHEMA} TO ROLE {QUERY_ROLE}",
-        f"CREATE RLS POLICY {RLS_POLICY} WITH (tenant_id VARCHAR(63)) "
-        f"USING (tenant_id = current_setting('{TENANT_SETTING}', FALSE))",
-    ]
+    statements = [*MODEL_SCHEMA_SQL, POLICY_SQL]
     for model in project.models:
         statements += compile_redshift_model(model)
     return statements

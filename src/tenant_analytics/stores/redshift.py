@@ -23,7 +23,13 @@ from sqlglot import exp
 from tenant_analytics.errors import InvalidInput, StoreMisconfigured, StoreNotReady, StoreUnavailable
 from tenant_analytics.models import ModelProject, RefreshRecord, refresh_statements_redshift
 from tenant_analytics.models.project import MODEL_SCHEMA
-from tenant_analytics.models.redshift import RLS_POLICY, TENANT_SETTING, compile_redshift_model, view_name
+from tenant_analytics.models.redshift import (
+    MODEL_SCHEMA_SQL,
+    POLICY_SQL,
+    RLS_POLICY,
+    compile_redshift_model,
+    view_name,
+)
 from tenant_analytics.settings import StoreConfig
 from tenant_analytics.stores.base import CuratedFiles, MergeStats
 from tenant_analytics.stores.messaging import REDSHIFT_SCHEMA_SQL
@@ -60,8 +66,7 @@ ROLES_PRESENT_SQL = (
 # The definition each materialized view was created from (see model_migration).
 _MODEL_STATE = exp.table_("model_state", db=MODEL_SCHEMA)
 MODELS_SCHEMA_SQL: tuple[str, ...] = (
-    f"CREATE SCHEMA IF NOT EXISTS {MODEL_SCHEMA}",
-    f"GRANT USAGE ON SCHEMA {MODEL_SCHEMA} TO ROLE {QUERY_ROLE}",
+    *MODEL_SCHEMA_SQL,
     f"CREATE TABLE IF NOT EXISTS {_MODEL_STATE.sql('redshift')} "
     "(model VARCHAR(128) NOT NULL, definition_hash CHAR(64) NOT NULL)",
 )
@@ -91,10 +96,7 @@ def model_migration(project: ModelProject, created: Mapping[str, str], policy_ex
     """
     statements: list[str] = []
     if not policy_exists:
-        statements.append(
-            f"CREATE RLS POLICY {RLS_POLICY} WITH (tenant_id VARCHAR(63)) "
-            f"USING (tenant_id = current_setting('{TENANT_SETTING}', FALSE))"
-        )
+        statements.append(POLICY_SQL)
     names = {m.name for m in project.models}
     for gone in sorted(set(created) - names):
         view = exp.table_(gone, db=MODEL_SCHEMA).sql("redshift")
