@@ -44,13 +44,22 @@ def publish_batch(
             failures += [TenantFailure(tenant_id=t, step=step, error=cause[:1000]) for t in in_flight]
     elif state.load is not None:
         failures += state.load.failures
+        refresh_failed = set()
         if state.refresh is not None:
             failures += state.refresh.failures
+            refresh_failed = {f.tenant_id for f in state.refresh.failures}
         for load in state.load.loaded:
+            if load.tenant_id in refresh_failed:
+                # Its rows are merged but its models lag them: a new data_version would let answers from the old
+                # models be cached under it. Its pages stay unloaded, so the next run loads (idempotently),
+                # refreshes and publishes them.
+                continue
+            # The version first: pages are marked loaded only once a data_version names them, so a publish that
+            # fails between the two leaves them to be loaded and published again, never loaded and unpublished.
+            registry.record_load(load.tenant_id, size_rows=load.size_rows, loaded_through=loaded_through)
             for stream, last_seq in load.last_seqs.items():
                 if last_seq:
                     cursors.mark_loaded(load.tenant_id, stream, last_seq)
-            registry.record_load(load.tenant_id, size_rows=load.size_rows, loaded_through=loaded_through)
             outcome.loaded.append(load.tenant_id)
     for tenant_id in export.unchanged if export else []:
         registry.record_fresh(tenant_id, loaded_through=loaded_through)
