@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,6 +50,8 @@ from tenant_analytics.errors import StoreUnavailable
 DEFAULT_ALLOWED_LATENESS = timedelta(hours=1)
 DEFAULT_MAX_FUTURE = timedelta(minutes=5)
 DEFAULT_DEDUPE_MARGIN = timedelta(minutes=10)
+# A bin's dimension values (canonical JSON) are part of its primary key, whose index entries hold ~2.7 kB at most.
+MAX_DIMENSIONS_CHARS = 1024
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -123,6 +126,7 @@ def _aggregate(
     ordered = _by_sequence(records)
     not_after = clock + opts.max_future
     parsed = {seq: parse_record(r, seq, config, opts.source_format, not_after=not_after) for seq, r in ordered}
+    parsed = {seq: [_storable(p, config) for p in items] for seq, items in parsed.items()}
     if opts.known_tenant is not None:
         parsed = {seq: [_registered(p, opts.known_tenant) for p in items] for seq, items in parsed.items()}
     outcome = _Tally(stream=stream, shard_id=shard_id, records=len(ordered))
@@ -159,6 +163,45 @@ def _aggregate(
         failed = [r for s, r in ordered if last_seen is None or s > last_seen]
         return outcome.failed_all(failed, exc.message)
     return outcome.freeze()
+
+
+def _storable(parsed: Parsed, config: CdcConfig) -> Parsed:
+    """A change with a value PostgreSQL cannot store, or dimension values too long for the bins' key, is rejected
+    alone here: written with the others it would fail the whole batch, on every delivery."""
+    change = parsed.result
+    if not isinstance(change, Change):
+        return parsed
+    problem = _unstorable(change, config)
+    if problem is None:
+        return parsed
+    rejection = Rejection(
+        sequence_number=parsed.sequence_number,
+        sub_sequence_number=parsed.sub_sequence_number,
+        code=RejectCode.UNSTORABLE_VALUE,
+        reason=problem,
+    )
+    return Parsed(parsed.sequence, parsed.sequence_number, parsed.sub_sequence_number, rejection)
+
+
+def _unstorable(change: Change, config: CdcConfig) -> str | None:
+    """Why the change's identity or dimension values cannot be stored, or None (the common case, checked cheaply)."""
+    try:
+        identity_key(change.source_identity)  # hashed as UTF-8
+        for metric, dimensions, _ in increment_keys(change, config):
+            if len(dimensions) > MAX_DIMENSIONS_CHARS:
+                return (
+                    f"metric '{metric}': dimension values of {len(dimensions)} characters as JSON, at most "
+                    f"{MAX_DIMENSIONS_CHARS} fit a bin's key"
+                )
+            if "\\u" in dimensions:  # canonical JSON escapes every non-ASCII character: look at the values
+                if "\\u0000" in dimensions:
+                    return f"metric '{metric}': a dimension value holds NUL (U+0000), which PostgreSQL text cannot"
+                for value in json.loads(dimensions).values():
+                    if value is not None:
+                        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a value holds an unpaired UTF-16 surrogate, which is not UTF-8 text"
+    return None
 
 
 def _registered(parsed: Parsed, known_tenant: Callable[[str], bool]) -> Parsed:

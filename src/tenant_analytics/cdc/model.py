@@ -47,6 +47,7 @@ class RejectCode(StrEnum):
     MISSING_PRIMARY_KEY = "missing_primary_key"
     FUTURE_CHANGE = "future_change"
     UNKNOWN_TENANT = "unknown_tenant"
+    UNSTORABLE_VALUE = "unstorable_value"
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,6 +158,34 @@ def test_future_changes_and_malformed_records_go_to_the_failure_queue_not_to_ret
         assert conn.execute("SELECT count(*) FROM realtime.bins").fetchone() == (1,)
 
 
+@pytest.mark.parametrize(
+    ("channel", "reason"),
+    [
+        ("we\u0000b", "holds NUL (U+0000)"),
+        ("\ud800x", "unpaired UTF-16 surrogate"),
+        ("x" * 3000, "at most 1024 fit a bin's key"),
+    ],
+    ids=["nul", "lone-surrogate", "too-long"],
+)
+def test_a_value_postgresql_cannot_store_rejects_its_change_alone(
+    realtime_store: RealtimeStore, channel: str, reason: str
+) -> None:
+    # Given a batch in which one change's dimension value cannot be stored in a bin's key
+    sink = MemoryFailureSink()
+    recs = records([ticket(1), ticket(2, channel=channel), ticket(3)])
+
+    # When it is aggregated, and delivered again
+    outcome = run(realtime_store, recs, sink=sink)
+    again = run(realtime_store, recs, sink=MemoryFailureSink())
+
+    # Then the others count, that one goes to the failure queue with the reason, and nothing is retried
+    assert (outcome.counted, total(realtime_store)) == (2, 2)
+    assert [(m["sequence_number"], m["code"]) for m in sink.messages] == [("2", "unstorable_value")]
+    assert reason in sink.messages[0]["reason"]
+    assert not outcome.failed_sequence_numbers and outcome.checkpoint == "3"
+    assert again.counted == 0 and total(realtime_store) == 2
+
+
 def test_rejected_records_reach_the_sqs_failure_queue(realtime_store: RealtimeStore) -> None:
     with mock_aws():
         clients.reset()
