@@ -126,7 +126,8 @@ def _aggregate(
     ordered = _by_sequence(records)
     not_after = clock + opts.max_future
     parsed = {seq: parse_record(r, seq, config, opts.source_format, not_after=not_after) for seq, r in ordered}
-    parsed = {seq: [_storable(p, config) for p in items] for seq, items in parsed.items()}
+    keys: dict[int, tuple[tuple[str, str, int], ...]] = {}  # id(change) -> its increment keys, computed once
+    parsed = {seq: [_storable(p, config, keys) for p in items] for seq, items in parsed.items()}
     if opts.known_tenant is not None:
         parsed = {seq: [_registered(p, opts.known_tenant) for p in items] for seq, items in parsed.items()}
     outcome = _Tally(stream=stream, shard_id=shard_id, records=len(ordered))
@@ -147,7 +148,7 @@ def _aggregate(
                 todo = [(s, r) for s, r in todo if s < cut]
                 items = [p for p in items if p.sequence < cut]
             outcome.rejected = tuple(rejections[:delivered])
-            on_time, late, watermark = _plan(items, tx.watermark, config, opts, outcome)
+            on_time, late, watermark = _plan(items, tx.watermark, config, opts, outcome, keys)
             checkpoint = todo[-1][0] if todo else None
             prune = watermark - opts.allowed_lateness - opts.dedupe_margin if watermark is not None else None
             if checkpoint is not None:
@@ -165,13 +166,15 @@ def _aggregate(
     return outcome.freeze()
 
 
-def _storable(parsed: Parsed, config: CdcConfig) -> Parsed:
+def _storable(parsed: Parsed, config: CdcConfig, keys: dict[int, tuple[tuple[str, str, int], ...]]) -> Parsed:
     """A change with a value PostgreSQL cannot store, or dimension values too long for the bins' key, is rejected
-    alone here: written with the others it would fail the whole batch, on every delivery."""
+    alone here: written with the others it would fail the whole batch, on every delivery. ``keys`` gets each
+    change's increment keys, for the plan."""
     change = parsed.result
     if not isinstance(change, Change):
         return parsed
-    problem = _unstorable(change, config)
+    keys[id(change)] = increments = increment_keys(change, config)
+    problem = _unstorable(change, increments)
     if problem is None:
         return parsed
     rejection = Rejection(
@@ -183,11 +186,12 @@ def _storable(parsed: Parsed, config: CdcConfig) -> Parsed:
     return Parsed(parsed.sequence, parsed.sequence_number, parsed.sub_sequence_number, rejection)
 
 
-def _unstorable(change: Change, config: CdcConfig) -> str | None:
+def _unstorable(change: Change, increments: tuple[tuple[str, str, int], ...]) -> str | None:
     """Why the change's identity or dimension values cannot be stored, or None (the common case, checked cheaply)."""
     try:
-        identity_key(change.source_identity)  # hashed as UTF-8
-        for metric, dimensions, _ in increment_keys(change, config):
+        if not change.source_identity.isascii():
+            change.source_identity.encode("utf-8")  # hashed as UTF-8
+        for metric, dimensions, _ in increments:
             if len(dimensions) > MAX_DIMENSIONS_CHARS:
                 return (
                     f"metric '{metric}': dimension values of {len(dimensions)} characters as JSON, at most "
@@ -278,6 +282,7 @@ def _plan(
     config: CdcConfig,
     opts: AggregatorOptions,
     tally: _Tally,
+    keys: dict[int, tuple[tuple[str, str, int], ...]],
 ) -> tuple[list[PendingChange], list[PendingChange], datetime | None]:
     """Split the batch's changes into on-time and late pending writes, deduplicated within the batch."""
     changes: list[tuple[int, Change]] = []
@@ -299,7 +304,7 @@ def _plan(
     late: list[PendingChange] = []
     seen: set[str] = set()
     for sequence, change in changes:
-        increments = increment_keys(change, config)
+        increments = keys[id(change)] if id(change) in keys else increment_keys(change, config)
         if not increments:
             tally.ignored["snapshot" if change.snapshot else "no_metric"] += 1
             continue
