@@ -140,26 +140,26 @@ def test_an_older_campaign_version_landing_late_does_not_overwrite_a_newer_one(
 
 
 def test_the_query_role_sees_only_its_tenants_rows_and_cannot_write(messaging_conn: psycopg.Connection[Any]) -> None:
-    # Given tenants 'a' and 'b' landed in the same tables
-    for tenant in ("a", "b"):
+    # Given tenants 'ta' and 'tb' landed in the same tables
+    for tenant in ("ta", "tb"):
         data = generate_messaging_data(MessagingTenantSpec(tenant, 30), SEED, START, END)
         _land(messaging_conn, tenant, data.batches)
-    assert {row[0] for row in _table(messaging_conn, "SELECT DISTINCT tenant_id FROM messaging.events")} == {"a", "b"}
+    assert {row[0] for row in _table(messaging_conn, "SELECT DISTINCT tenant_id FROM messaging.events")} == {"ta", "tb"}
 
-    # When the query role reads every table with app.tenant_id = 'a' and no predicate of its own
+    # When the query role reads every table with app.tenant_id = 'ta' and no predicate of its own
     seen: dict[str, set[str]] = {}
     with messaging_conn.transaction():
         messaging_conn.execute("SET LOCAL ROLE ta_query")
-        messaging_conn.execute("SELECT set_config('app.tenant_id', 'a', true)")
+        messaging_conn.execute("SELECT set_config('app.tenant_id', 'ta', true)")
         for table in ("events", "campaigns", "templates"):
             rows = messaging_conn.execute(f"SELECT DISTINCT tenant_id FROM messaging.{table}").fetchall()
             seen[table] = {row[0] for row in rows}
 
-    # Then it sees rows of 'a' only, and it may not write
-    assert seen == {"events": {"a"}, "campaigns": {"a"}, "templates": {"a"}}
+    # Then it sees rows of 'ta' only, and it may not write
+    assert seen == {"events": {"ta"}, "campaigns": {"ta"}, "templates": {"ta"}}
     with pytest.raises(psycopg.errors.InsufficientPrivilege), messaging_conn.transaction():
         messaging_conn.execute("SET LOCAL ROLE ta_query")
-        messaging_conn.execute("SELECT set_config('app.tenant_id', 'a', true)")
+        messaging_conn.execute("SELECT set_config('app.tenant_id', 'ta', true)")
         messaging_conn.execute("DELETE FROM messaging.events")
 
 

@@ -56,24 +56,24 @@ def test_export_copies_exactly_the_given_tenants_and_a_second_run_replaces(
     source_conn: psycopg.Connection[Any], target_conn: psycopg.Connection[Any]
 ) -> None:
     # Given a summary table of three tenants on the source and nothing on the target
-    _summary(source_conn, _rows("a", 3, 10) + _rows("b", 2, 20) + _rows("c", 4, 30))
+    _summary(source_conn, _rows("ta", 3, 10) + _rows("tb", 2, 20) + _rows("tc", 4, 30))
 
     # When tenants a and b are exported
-    first = export_tenants(TABLE, ["a", "b"], source_conn, target_conn)
+    first = export_tenants(TABLE, ["ta", "tb"], source_conn, target_conn)
 
     # Then the target holds exactly their rows, values unchanged
-    assert first == [TenantExport("a", 0, 3), TenantExport("b", 0, 2)]
-    assert target_conn.execute(SELECT_ALL).fetchall() == _source_rows(source_conn, ("a", "b"))
-    assert len(_source_rows(source_conn, ("a", "b"))) == 5
+    assert first == [TenantExport("ta", 0, 3), TenantExport("tb", 0, 2)]
+    assert target_conn.execute(SELECT_ALL).fetchall() == _source_rows(source_conn, ("ta", "tb"))
+    assert len(_source_rows(source_conn, ("ta", "tb"))) == 5
 
     # When the source changes (a loses a day and changes another, b gains one) and the export runs again
-    changed = [(*_rows("a", 1, 99)[0][:2], 1, 1, Decimal("1.0000"), "it's quoted")]
-    _summary(source_conn, changed + _rows("b", 3, 20) + _rows("c", 4, 30))
-    second = export_tenants(TABLE, ["a", "b"], source_conn, target_conn)
+    changed = [(*_rows("ta", 1, 99)[0][:2], 1, 1, Decimal("1.0000"), "it's quoted")]
+    _summary(source_conn, changed + _rows("tb", 3, 20) + _rows("tc", 4, 30))
+    second = export_tenants(TABLE, ["ta", "tb"], source_conn, target_conn)
 
     # Then each tenant's rows are replaced, not duplicated, and c is still absent
-    assert second == [TenantExport("a", 3, 1), TenantExport("b", 2, 3)]
-    assert target_conn.execute(SELECT_ALL).fetchall() == _source_rows(source_conn, ("a", "b"))
+    assert second == [TenantExport("ta", 3, 1), TenantExport("tb", 2, 3)]
+    assert target_conn.execute(SELECT_ALL).fetchall() == _source_rows(source_conn, ("ta", "tb"))
     assert target_conn.execute(SELECT_ALL).fetchall()[0] == changed[0]
 
 
@@ -81,17 +81,17 @@ def test_the_created_target_table_is_protected_like_every_tenant_table(
     source_conn: psycopg.Connection[Any], target_conn: psycopg.Connection[Any]
 ) -> None:
     # Given an export of two tenants
-    _summary(source_conn, _rows("a", 2, 10) + _rows("b", 2, 20))
-    export_tenants(TABLE, ["a", "b"], source_conn, target_conn)
+    _summary(source_conn, _rows("ta", 2, 10) + _rows("tb", 2, 20))
+    export_tenants(TABLE, ["ta", "tb"], source_conn, target_conn)
 
-    # When the query role reads the target with app.tenant_id = 'a'
+    # When the query role reads the target with app.tenant_id = 'ta'
     with target_conn.transaction():
         target_conn.execute("SET LOCAL ROLE ta_query")
-        target_conn.execute("SELECT set_config('app.tenant_id', 'a', true)")
+        target_conn.execute("SELECT set_config('app.tenant_id', 'ta', true)")
         seen = target_conn.execute("SELECT DISTINCT tenant_id FROM models.tenant_daily_messaging").fetchall()
 
     # Then only a's rows are visible; the table has the key as primary key, RLS forced, owner the ETL role
-    assert seen == [("a",)]
+    assert seen == [("ta",)]
     described = target_conn.execute(
         "SELECT pg_get_userbyid(c.relowner), c.relrowsecurity AND c.relforcerowsecurity, "
         "pg_get_constraintdef(k.oid) FROM pg_class AS c JOIN pg_constraint AS k ON k.conrelid = c.oid "
@@ -104,18 +104,18 @@ def test_an_existing_target_without_forced_rls_is_refused(
     source_conn: psycopg.Connection[Any], target_conn: psycopg.Connection[Any]
 ) -> None:
     # Given an unprotected table of the same name on the target
-    _summary(source_conn, _rows("a", 1, 10))
+    _summary(source_conn, _rows("ta", 1, 10))
     _summary(target_conn, [])
 
     # When the export runs, then it refuses and copies nothing
     with pytest.raises(StoreUnavailable, match="row-level security"):
-        export_tenants(TABLE, ["a"], source_conn, target_conn)
+        export_tenants(TABLE, ["ta"], source_conn, target_conn)
     assert target_conn.execute(SELECT_ALL).fetchall() == []
 
 
 @pytest.mark.parametrize(
     ("tenants", "message"),
-    [(["a", "b' OR '1'='1"], "not allowed"), ("ab", "not one string")],
+    [(["ta", "b' OR '1'='1"], "not allowed"), ("ab", "not one string")],
 )
 def test_bad_tenant_ids_are_refused_before_any_sql(
     source_conn: psycopg.Connection[Any], target_conn: psycopg.Connection[Any], tenants: Any, message: str
@@ -129,8 +129,8 @@ def test_a_missing_source_table_or_column_is_named(
     source_conn: psycopg.Connection[Any], target_conn: psycopg.Connection[Any]
 ) -> None:
     with pytest.raises(InvalidInput, match="does not exist"):
-        export_tenants(TABLE, ["a"], source_conn, target_conn)
+        export_tenants(TABLE, ["ta"], source_conn, target_conn)
     _summary(source_conn, [])
     wider = TABLE.model_copy(update={"columns": (*TABLE.columns, "missing_col")})
     with pytest.raises(InvalidInput, match="missing_col"):
-        export_tenants(wider, ["a"], source_conn, target_conn)
+        export_tenants(wider, ["ta"], source_conn, target_conn)
