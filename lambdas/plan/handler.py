@@ -1,4 +1,4 @@
-"""Plan step of the hourly state machine: validate the input, bin-pack active tenants into batches."""
+"""Plan step of the hourly state machine: validate the input, bin-pack the active and failed tenants into batches."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -109,73 +110,93 @@ class Settings(BaseModel):
     )
 
 
-def _env_json(key: str) -> str | None:
-    value = os.environ.get(key)
-    return value if value else None
+# Each setting read from the environment: its variable, and whether the value is JSON.
+_ENV_FIELDS: dict[str, tuple[str, bool]] = {
+    "tenants_table": (c.ENV_TENANTS_TABLE, False),
+    "cursors_table": (c.ENV_CURSORS_TABLE, False),
+    "raw_bucket": (c.ENV_RAW_BUCKET, False),
+    "curated_bucket": (c.ENV_CURATED_BUCKET, False),
+    "artifacts_bucket": (c.ENV_ARTIFACTS_BUCKET, False),
+    "transform_job_name": (c.ENV_TRANSFORM_JOB, False),
+    "source_timeout_seconds": (c.ENV_SOURCE_TIMEOUT, False),
+    "state_machine_arn": (c.ENV_STATE_MACHINE_ARN, False),
+    "history_compact_after_files": (c.ENV_HISTORY_COMPACT_AFTER_FILES, False),
+    "cache_table": (c.ENV_CACHE_TABLE, False),
+    "auth_issuer": (c.ENV_AUTH_ISSUER, False),
+    "auth_audience": (c.ENV_AUTH_AUDIENCE, False),
+    "auth_jwks_url": (c.ENV_AUTH_JWKS_URL, False),
+    "auth_jwks": (c.ENV_AUTH_JWKS, False),
+    "data_version_max_age_ms": (c.ENV_DATA_VERSION_MAX_AGE_MS, False),
+    "api_keys_required": (c.ENV_API_KEYS_REQUIRED, False),
+    "stores": (c.ENV_STORES, True),
+    "budgets": (c.ENV_CLUSTER_BUDGETS, True),
+    "usage_plan_ids": (c.ENV_USAGE_PLAN_IDS, True),
+}
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Read and validate the environment once; raise InvalidInput naming the bad variable."""
-    raw: dict[str, object] = {}
-    simple = {
-        c.ENV_TENANTS_TABLE: "tenants_table",
-        c.ENV_CURSORS_TABLE: "cursors_table",
-        c.ENV_RAW_BUCKET: "raw_bucket",
-        c.ENV_CURATED_BUCKET: "curated_bucket",
-        c.ENV_ARTIFACTS_BUCKET: "artifacts_bucket",
-        c.ENV_TRANSFORM_JOB: "transform_job_name",
-        c.ENV_SOURCE_TIMEOUT: "source_timeout_seconds",
-        c.ENV_STATE_MACHINE_ARN: "state_machine_arn",
-        c.ENV_HISTORY_COMPACT_AFTER_FILES: "history_compact_after_files",
-        c.ENV_CACHE_TABLE: "cache_table",
-        c.ENV_AUTH_ISSUER: "auth_issuer",
-        c.ENV_AUTH_AUDIENCE: "auth_audience",
-        c.ENV_AUTH_JWKS_URL: "auth_jwks_url",
-        c.ENV_AUTH_JWKS: "auth_jwks",
-        c.ENV_DATA_VERSION_MAX_AGE_MS: "data_version_max_age_ms",
-        c.ENV_API_KEYS_REQUIRED: "api_keys_required",
-    }
-    for key, field in simple.items():
-        if os.environ.get(key):
-            raw[field] = os.environ[key]
-    for key, field in (
-        (c.ENV_STORES, "stores"),
-        (c.ENV_CLUSTER_BUDGETS, "budgets"),
-        (c.ENV_USAGE_PLAN_IDS, "usage_plan_ids"),
-    ):
-        value = _env_json(key)
-        if value is not None:
-            raw[field] = value
+    """Read and validate the environment once; raise InvalidInput naming the bad variable (and the key inside a
+    JSON-valued one)."""
+    doc: dict[str, object] = {}
+    for field, (key, is_json) in _ENV_FIELDS.items():
+        value = os.environ.get(key)
+        if not value:
+            continue
+        if is_json:
+            try:
+                doc[field] = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(
+                    f"environment variable {key} is not valid JSON: {exc.msg} at character {exc.pos}", field=key
+                ) from exc
+        else:
+            doc[field] = value
     try:
-        return Settings.model_validate_json(_to_json(raw))
+        return Settings.model_validate_json(json.dumps(doc))
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidInput(f"environment setting '{where}' is invalid: {first['msg']}", field=where) from exc
-
-
-def _to_json(raw: dict[str, object]) -> str:
-    import json
-
-    # JSON-valued variables are embedded as parsed JSON so pydantic sees one document.
-    doc: dict[str, object] = {}
-    for key, value in raw.items():
-        if key in ("stores", "budgets", "usage_plan_ids") and isinstance(value, str):
-            try:
-                doc[key] = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise InvalidInput(f"environment setting '{key}' is not valid JSON: {exc.msg}", field=key) from exc
-        else:
-            doc[key] = value
-    return json.dumps(doc)
+        field, *inside = (str(p) for p in first["loc"])
+        key = _ENV_FIELDS[field][0]
+        where = f"{key} (at '{'.'.join(inside)}')" if inside else key
+        value = first["input"]
+        # a scalar is shown; a whole object is not (a store's object may hold a password)
+        got = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
+        raise InvalidInput(f"environment variable {where} is invalid: {first['msg']}{got}", field=key) from exc
 
 
 def home_dir() -> Path:
-    """Folder of the CLI's local state: $TENANT_ANALYTICS_HOME, else ./.local."""
-    return Path(os.environ.get(c.ENV_HOME) or ".local").resolve()
+    """Folder of the CLI's local state: $TENANT_ANALYTICS_HOME, else ./.local. Raise InvalidInput when it (or the
+    nearest part of its path that exists) is not a folder."""
+    home = Path(os.environ.get(c.ENV_HOME) or ".local").resolve()
+    existing = next(p for p in (home, *home.parents) if p.exists())
+    if not existing.is_dir():
+        raise InvalidInput(
+            f"environment variable {c.ENV_HOME} must name a folder (or where to create one), but {existing} is a file",
+            field=c.ENV_HOME,
+        )
+    return home
 
 
 def database_url() -> str | None:
-    """An external PostgreSQL to use instead of the embedded one, if set."""
-    return os.environ.get(c.ENV_DATABASE_URL) or None
+    """An external PostgreSQL to use instead of the embedded one, if set. Raise InvalidInput when it is not a
+    PostgreSQL URL (its value is not repeated: it may hold a password)."""
+    url = os.environ.get(c.ENV_DATABASE_URL) or None
+    if url is None:
+        return None
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    form = "postgresql://user:password@host:port/database"
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise InvalidInput(
+            f"environment variable {c.ENV_DATABASE_URL} must be a URL like {form}", field=c.ENV_DATABASE_URL
+        )
+    try:
+        conninfo_to_dict(url)
+    except ProgrammingError as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise InvalidInput(
+            f"environment variable {c.ENV_DATABASE_URL} is not a valid {form} URL: {reason}", field=c.ENV_DATABASE_URL
+        ) from exc
+    return url

@@ -83,6 +83,52 @@ def test_bad_input_is_rejected_with_a_reason(registry: TenantRegistry) -> None:
         registry.set_status("ghost", TenantStatus.SUSPENDED)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        ({"source_url": "http://"}, "source_url", "source URL 'http://' names no host"),
+        ({"source_url": "https://:8080/api"}, "source_url", "names no host"),
+        ({"source_url": "https://src/a b"}, "source_url", "contains spaces or control characters"),
+        ({"source_url": "https://src\n/x"}, "source_url", "contains spaces or control characters"),
+        ({"source_url": "https://src:99999/x"}, "source_url", "has an invalid port"),
+        ({"since": datetime(2999, 1, 1, tzinfo=UTC)}, "since", "since 2999-01-01T00:00:00\\+00:00 lies in the future"),
+        ({"since": datetime(2026, 1, 1)}, "since", "needs a UTC offset"),
+        ({"credentials_secret": "other/secret"}, "credentials_secret", "cannot be read by the export function"),
+        ({"credentials_secret": ""}, "credentials_secret", "credentials secret '' cannot be read"),
+        ({"credentials_secret": "tenant-analytics/sources/"}, "credentials_secret", "name a secret under"),
+        ({"credentials_secret": "x/tenant-analytics/sources/acme"}, "credentials_secret", "name a secret under"),
+    ],
+)
+def test_a_registration_the_platform_could_not_serve_is_refused_naming_the_field(
+    registry: TenantRegistry, kwargs: dict[str, Any], field: str, message: str
+) -> None:
+    # When a tenant is registered with a source URL without a host, a future start or an unreadable secret
+    with pytest.raises(InvalidInput, match=message) as err:
+        registry.add("acme", **{"source_url": "https://src/acme", **kwargs})
+    # Then the field is named and nothing was registered
+    assert err.value.field == field
+    assert registry.list() == []
+
+
+def test_a_secret_under_the_sources_prefix_and_a_past_start_are_accepted(registry: TenantRegistry) -> None:
+    secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tenant-analytics/sources/beta-AbC123"
+    acme = registry.add(
+        "acme",
+        "https://user@src.example.com:8443/api",
+        since=datetime(2026, 1, 1, tzinfo=UTC),
+        credentials_secret="tenant-analytics/sources/acme",
+    )
+    beta = registry.add("beta", "http://127.0.0.1:9000", credentials_secret=secret_arn)
+    assert (acme.credentials_secret, beta.credentials_secret) == ("tenant-analytics/sources/acme", secret_arn)
+
+
+def test_an_id_that_cannot_be_a_tenant_is_not_registered(registry: TenantRegistry) -> None:
+    # Looked up without asking DynamoDB, which refuses an empty key outright
+    for tenant_id in ("", "Bad!", "x" * 3000):
+        with pytest.raises(UnknownTenant, match="is not registered"):
+            registry.get(tenant_id)
+
+
 @pytest.fixture
 def keyed_registry() -> Iterator[tuple[TenantRegistry, object, dict[str, str]]]:
     """A registry that gives each new tenant an API key on its tier's usage plan (moto API Gateway)."""

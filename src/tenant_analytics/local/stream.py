@@ -4,9 +4,11 @@ handler the way Lambda's event source mapping does (batches per shard, partial f
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,18 @@ from typing import Any
 import boto3
 
 from tenant_analytics import constants as c
+from tenant_analytics.cdc.model import RejectCode, Rejection
+from tenant_analytics.cdc.sink import SqsFailureSink
+from tenant_analytics.errors import InvalidInput
 from tenant_analytics.local.aws import REGION, invoke_handler
 
 MAX_REDELIVERIES = 3
+PARTITION_KEY = "replay"
+# Kinesis limits: a record's data and partition key together; a PutRecords request's records and their bytes
+MAX_RECORD_BYTES = 1024 * 1024
+MAX_PUT_RECORDS = 500
+MAX_PUT_BYTES = 5 * 1024 * 1024
+_PREVIEW_BYTES = 16 * 1024  # as much of an oversized record as its failure-queue message shows
 
 
 @dataclass
@@ -31,12 +42,70 @@ class StreamReplay:
     rejected: Counter[str] = field(default_factory=Counter)  # failure-queue messages by rejection code
 
 
-def _lines(path: Path, kpl: bool) -> list[bytes]:
+@dataclass(frozen=True)
+class Line:
+    """One record of a capture file: its line number (1-based) and the record's data."""
+
+    number: int
+    data: bytes
+
+
+def read_capture(path: Path, *, kpl: bool) -> list[Line]:
+    """The file's non-blank lines as records (base64-decoded with ``kpl``). Raise InvalidInput naming the file and
+    line of the first line that is not base64, before anything is put on a stream."""
     out = []
-    for raw in path.read_bytes().splitlines():
-        if raw.strip():
-            out.append(base64.b64decode(raw.strip()) if kpl else raw)
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if not kpl:
+            out.append(Line(number, raw))
+            continue
+        try:
+            out.append(Line(number, base64.b64decode(line, validate=True)))
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidInput(
+                f"{path}:{number}: with --kpl each line must be the base64 data of one Kinesis record: {exc}",
+                field="file",
+            ) from exc
     return out
+
+
+def record_bytes(data: bytes, partition_key: str = PARTITION_KEY) -> int:
+    """The size Kinesis counts for a record: its data and its partition key."""
+    return len(data) + len(partition_key.encode())
+
+
+def put_batches(data: Sequence[bytes], partition_key: str = PARTITION_KEY) -> list[list[bytes]]:
+    """Split records, in order, into PutRecords requests of at most 500 records and 5 MiB (data and partition
+    keys). Every record must fit one Kinesis record (1 MiB); raise ValueError otherwise."""
+    batches: list[list[bytes]] = []
+    size = 0
+    for record in data:
+        n = record_bytes(record, partition_key)
+        if n > MAX_RECORD_BYTES:
+            raise ValueError(f"a record of {n} bytes does not fit a Kinesis record ({MAX_RECORD_BYTES} bytes)")
+        if not batches or len(batches[-1]) == MAX_PUT_RECORDS or size + n > MAX_PUT_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(record)
+        size += n
+    return batches
+
+
+def _oversized(path: Path, line: Line) -> Rejection:
+    """The failure-queue entry of a record Kinesis would refuse: it never gets a sequence number."""
+    return Rejection(
+        sequence_number="",
+        sub_sequence_number=None,
+        code=RejectCode.OVERSIZED,
+        reason=(
+            f"{path}:{line.number}: record is {record_bytes(line.data)} bytes with its partition key; a Kinesis"
+            f" record holds at most {MAX_RECORD_BYTES}, so it was not put on the stream"
+        ),
+        data_preview=base64.b64encode(line.data[:_PREVIEW_BYTES]).decode(),
+        data_size=len(line.data),
+    )
 
 
 def replay_to_stream(path: Path, *, kpl: bool = False, batch_size: int = 1000) -> StreamReplay:
@@ -45,18 +114,28 @@ def replay_to_stream(path: Path, *, kpl: bool = False, batch_size: int = 1000) -
     Without ``kpl`` each line is one change (JSON); with it, each line is the base64 data of one Kinesis record
     as a producer wrote it (KPL-aggregated or not). Every replay uses a stream of its own, because a stream's
     sequence numbers only grow; replaying the same changes again is absorbed by their source identity.
+
+    A record larger than a Kinesis record may be goes to the failure queue (code ``oversized``, its file and
+    line in the reason) instead of onto the stream, and the others are replayed. Raise InvalidInput, before
+    creating anything, for a ``kpl`` line that is not base64.
     """
+    lines = read_capture(path, kpl=kpl)
+    fitting = [line.data for line in lines if record_bytes(line.data) <= MAX_RECORD_BYTES]
+    oversized = [_oversized(path, line) for line in lines if record_bytes(line.data) > MAX_RECORD_BYTES]
     kinesis = boto3.client("kinesis", region_name=REGION)
     name = f"{c.CHANGE_STREAM}-{time.time_ns()}"
     kinesis.create_stream(StreamName=name, ShardCount=1)
     arn = kinesis.describe_stream(StreamName=name)["StreamDescription"]["StreamARN"]
-    result = StreamReplay(stream=name)
-    data = _lines(path, kpl)
-    for start in range(0, len(data), 500):  # PutRecords takes at most 500 records
-        chunk = data[start : start + 500]
-        kinesis.put_records(StreamName=name, Records=[{"Data": d, "PartitionKey": "replay"} for d in chunk])
-        result.records += len(chunk)
     shard_id = kinesis.list_shards(StreamName=name)["Shards"][0]["ShardId"]
+    result = StreamReplay(stream=name, records=len(oversized))
+    if oversized:
+        sqs = boto3.client("sqs", region_name=REGION)
+        queue_url = sqs.get_queue_url(QueueName=c.CDC_FAILURE_QUEUE)["QueueUrl"]
+        if SqsFailureSink(queue_url, sqs).send(oversized, stream=name, shard_id=shard_id) < len(oversized):
+            raise RuntimeError(f"the failure queue {c.CDC_FAILURE_QUEUE} did not take every oversized record")
+    for batch in put_batches(fitting):
+        kinesis.put_records(StreamName=name, Records=[{"Data": d, "PartitionKey": PARTITION_KEY} for d in batch])
+        result.records += len(batch)
     iterator = kinesis.get_shard_iterator(StreamName=name, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")[
         "ShardIterator"
     ]

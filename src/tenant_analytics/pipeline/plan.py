@@ -1,4 +1,4 @@
-"""Plan step: validate the execution input and bin-pack the active tenants into batches."""
+"""Plan step: validate the execution input and bin-pack the runnable (active or failed) tenants into batches."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from tenant_analytics.tenants.registry import TenantRegistry
 
 from .models import Batch, PlanRequest, PlanResult
 
-ALLOWED_INPUT = '{} (the last complete hour, all active tenants) or {"tenants": ["id", ...], "hour": "<ISO hour>"}'
-RUNNABLE = (TenantStatus.ACTIVE, TenantStatus.FAILED)
+ALLOWED_INPUT = (
+    '{} (the last complete hour, every active or failed tenant) or {"tenants": ["id", ...], "hour": "<ISO hour>"}'
+)
+RUNNABLE = (TenantStatus.ACTIVE, TenantStatus.FAILED)  # a failed tenant is retried by the next run
 
 
 def last_complete_hour(now: datetime) -> datetime:
@@ -68,6 +70,25 @@ def pack_batches(tenants: list[Tenant], budgets: PlacementBudgets) -> list[Batch
     return batches
 
 
+def select_tenants(wanted: object, registry: TenantRegistry) -> list[Tenant]:
+    """Return the named tenants (each once); raise InvalidInput unless ``wanted`` is a non-empty list of ids of
+    registered tenants that can run (active or failed), UnknownTenant for an id that is not registered."""
+    if not isinstance(wanted, list) or not wanted or not all(isinstance(t, str) for t in wanted):
+        raise InvalidInput(
+            f"'tenants' must be a non-empty list of tenant ids, got {json.dumps(wanted)}", field="tenants"
+        )
+    selected = [registry.get(t) for t in dict.fromkeys(wanted)]
+    inactive = [t.tenant_id for t in selected if t.status not in RUNNABLE]
+    if inactive:
+        raise InvalidInput(f"tenant(s) {inactive} are not active and cannot be run", field="tenants")
+    return selected
+
+
+def runnable_tenants(registry: TenantRegistry) -> list[Tenant]:
+    """Return the tenants a run without a tenant list covers: every active or failed one."""
+    return [t for t in registry.list() if t.status in RUNNABLE]
+
+
 def plan_run(request: PlanRequest, registry: TenantRegistry, budgets: PlacementBudgets) -> PlanResult:
     """Validate the input and return the batches of this run. Raises InvalidInput naming the bad field."""
     data = request.input
@@ -76,18 +97,7 @@ def plan_run(request: PlanRequest, registry: TenantRegistry, budgets: PlacementB
         raise InvalidInput(f"unknown input field(s) {unknown}; allowed input: {ALLOWED_INPUT}", field=unknown[0])
     now = request.execution_start
     hour = parse_hour(data["hour"], now) if "hour" in data else last_complete_hour(now)
-    if "tenants" in data:
-        wanted = data["tenants"]
-        if not isinstance(wanted, list) or not wanted or not all(isinstance(t, str) for t in wanted):
-            raise InvalidInput(
-                f"'tenants' must be a non-empty list of tenant ids, got {json.dumps(wanted)}", field="tenants"
-            )
-        selected = [registry.get(t) for t in dict.fromkeys(wanted)]
-        inactive = [t.tenant_id for t in selected if t.status not in RUNNABLE]
-        if inactive:
-            raise InvalidInput(f"tenant(s) {inactive} are not active and cannot be run", field="tenants")
-    else:
-        selected = [t for t in registry.list() if t.status in RUNNABLE]
+    selected = select_tenants(data["tenants"], registry) if "tenants" in data else runnable_tenants(registry)
     return PlanResult(
         hour=hour,
         run_id=request.execution_name,

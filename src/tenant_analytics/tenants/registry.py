@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
+from tenant_analytics.constants import SOURCE_SECRETS_PREFIX
 from tenant_analytics.errors import InvalidInput, TenantExists, UnknownTenant
 from tenant_analytics.settings import PlacementBudgets, StoreConfig
 from tenant_analytics.tenants.api_keys import UsagePlanKeys, usage_plan_of
@@ -17,6 +20,52 @@ from tenant_analytics.tenants.placement import StoreLoad, choose_store, choose_t
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+# A Secrets Manager secret name under the prefix, by name or by ARN (the characters Secrets Manager allows).
+_SOURCE_SECRET = re.compile(
+    rf"(arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{{12}}:secret:)?{re.escape(SOURCE_SECRETS_PREFIX)}[A-Za-z0-9/_+=.@-]+"
+)
+
+
+def _check_source_url(source_url: str) -> None:
+    if not source_url.startswith(("http://", "https://")):
+        raise InvalidInput(f"source URL '{source_url}' must start with http:// or https://", field="source_url")
+    if any(ch.isspace() or not ch.isprintable() for ch in source_url):
+        raise InvalidInput(
+            f"source URL {source_url!r} contains spaces or control characters; percent-encode them", field="source_url"
+        )
+    parts = urlsplit(source_url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise InvalidInput(f"source URL '{source_url}' has an invalid port: {exc}", field="source_url") from exc
+    if not parts.hostname:
+        raise InvalidInput(
+            f"source URL '{source_url}' names no host (e.g. https://source.example.com/api)", field="source_url"
+        )
+
+
+def _check_since(since: datetime | None, now: datetime) -> None:
+    if since is None:
+        return
+    if since.tzinfo is None:
+        raise InvalidInput(f"since {since.isoformat()} needs a UTC offset (e.g. 2026-01-31T00:00:00Z)", field="since")
+    if since > now:
+        raise InvalidInput(
+            f"since {since.isoformat()} lies in the future; the first export must start at or before now"
+            f" ({now.isoformat()})",
+            field="since",
+        )
+
+
+def _check_credentials_secret(secret: str | None) -> None:
+    if secret is not None and not _SOURCE_SECRET.fullmatch(secret):
+        raise InvalidInput(
+            f"credentials secret {secret!r} cannot be read by the export function: name a secret under"
+            f" '{SOURCE_SECRETS_PREFIX}' (e.g. {SOURCE_SECRETS_PREFIX}acme)",
+            field="credentials_secret",
+        )
 
 
 def _to_item(tenant: Tenant) -> dict[str, Any]:
@@ -55,14 +104,17 @@ class TenantRegistry:
         expected_rows: int = 0,
         credentials_secret: str | None = None,
     ) -> Tenant:
-        """Register a tenant on the store with most headroom (and its API key); raise TenantExists if taken."""
+        """Register a tenant on the store with most headroom (and its API key); raise TenantExists if taken,
+        InvalidInput naming the field for a bad id, source URL, ``since`` (future or without offset) or a credentials
+        secret the export function cannot read."""
         if not is_tenant_id(tenant_id):
             raise InvalidInput(
                 f"tenant id {tenant_id!r} is not allowed: {TENANT_ID_RULE}",
                 field="tenant_id",
             )
-        if not source_url.startswith(("http://", "https://")):
-            raise InvalidInput(f"source URL '{source_url}' must start with http:// or https://", field="source_url")
+        _check_source_url(source_url)
+        _check_since(since, _now())
+        _check_credentials_secret(credentials_secret)
         chosen_tier = choose_tier(expected_rows, self._budgets, tier)
         store = choose_store(chosen_tier, expected_rows, self._stores, self.store_loads(), self._budgets)
         if self._api_keys is not None and self._exists(tenant_id):
@@ -126,6 +178,8 @@ class TenantRegistry:
 
     def get(self, tenant_id: str) -> Tenant:
         """Return the tenant or raise UnknownTenant."""
+        if not is_tenant_id(tenant_id):
+            raise UnknownTenant(tenant_id)  # never registered; and DynamoDB refuses some such keys (empty, too long)
         item = self._table.get_item(Key={"tenant_id": tenant_id}, ConsistentRead=True).get("Item")
         if item is None:
             raise UnknownTenant(tenant_id)

@@ -36,7 +36,9 @@ def test_a_limit_that_is_not_positive_is_rejected_naming_the_store_and_field(mon
     stores_env(monkeypatch, stale_model_after_hours=0)
 
     # When the settings are read, then the error names the store's field and what is allowed
-    with pytest.raises(InvalidInput, match=r"'stores\.aurora-1\.stale_model_after_hours' is invalid: .*greater than 0"):
+    with pytest.raises(
+        InvalidInput, match=r"STORES \(at 'aurora-1\.stale_model_after_hours'\) is invalid: .*greater than 0"
+    ):
         get_settings()
 
 
