@@ -237,3 +237,28 @@ def test_ensure_api_key_backfills_a_keyless_tenant_and_follows_a_tier_change(
     assert moved.usage_plan == "large" and moved.api_key_id == acme.api_key_id
     assert _plan_members(apigw, plan_ids["large"]) == {acme.api_key_id}
     assert _plan_members(apigw, plan_ids["standard"]) == set()
+
+
+def test_a_runs_outcome_sets_the_status_only_of_tenants_the_runs_own(registry: TenantRegistry) -> None:
+    since = datetime(2026, 1, 1, 1, tzinfo=UTC)
+    for tenant_id in ("acme", "beta", "gamma"):
+        registry.add(tenant_id, f"https://src/{tenant_id}")
+    # Given acme suspended and gamma moving to another store while their runs were in flight
+    registry.set_status("acme", TenantStatus.SUSPENDED)
+    registry.set_status("gamma", TenantStatus.MIGRATING)
+
+    # When the runs' outcomes are recorded
+    acme = registry.record_load("acme", size_rows=5, loaded_through=since)
+    gamma = registry.record_failure("gamma", "load: connection reset")
+    beta = registry.record_failure("beta", "export: 503")
+
+    # Then the data and the errors are recorded, but the operator's statuses stand (no run resumes them)
+    assert (acme.status, acme.data_version, acme.size_rows) == (TenantStatus.SUSPENDED, 1, 5)
+    assert (gamma.status, gamma.last_error) == (TenantStatus.MIGRATING, "load: connection reset")
+    assert registry.get("acme").status is TenantStatus.SUSPENDED
+    # while a tenant the runs own moves between active and failed as before
+    assert (beta.status, beta.last_error) == (TenantStatus.FAILED, "export: 503")
+    fresh = registry.record_fresh("beta", loaded_through=since)
+    assert (fresh.status, fresh.last_error, fresh.data_version) == (TenantStatus.ACTIVE, None, 0)
+    with pytest.raises(UnknownTenant):
+        registry.record_failure("ghost", "load: boom")

@@ -7,15 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 from tenant_analytics.errors import InvalidInput
 from tenant_analytics.settings import PlacementBudgets
-from tenant_analytics.tenants.models import Tenant, TenantStatus
-from tenant_analytics.tenants.registry import TenantRegistry
+from tenant_analytics.tenants.models import Tenant
+from tenant_analytics.tenants.registry import RUNNABLE_STATUSES, TenantRegistry
 
 from .models import Batch, PlanRequest, PlanResult
 
 ALLOWED_INPUT = (
     '{} (the last complete hour, every active or failed tenant) or {"tenants": ["id", ...], "hour": "<ISO hour>"}'
 )
-RUNNABLE = (TenantStatus.ACTIVE, TenantStatus.FAILED)  # a failed tenant is retried by the next run
 
 
 def last_complete_hour(now: datetime) -> datetime:
@@ -78,7 +77,7 @@ def select_tenants(wanted: object, registry: TenantRegistry) -> list[Tenant]:
             f"'tenants' must be a non-empty list of tenant ids, got {json.dumps(wanted)}", field="tenants"
         )
     selected = [registry.get(t) for t in dict.fromkeys(wanted)]
-    inactive = [t.tenant_id for t in selected if t.status not in RUNNABLE]
+    inactive = [t.tenant_id for t in selected if t.status not in RUNNABLE_STATUSES]
     if inactive:
         raise InvalidInput(f"tenant(s) {inactive} are not active and cannot be run", field="tenants")
     return selected
@@ -86,7 +85,7 @@ def select_tenants(wanted: object, registry: TenantRegistry) -> list[Tenant]:
 
 def runnable_tenants(registry: TenantRegistry) -> list[Tenant]:
     """Return the tenants a run without a tenant list covers: every active or failed one."""
-    return [t for t in registry.list() if t.status in RUNNABLE]
+    return [t for t in registry.list() if t.status in RUNNABLE_STATUSES]
 
 
 def plan_run(request: PlanRequest, registry: TenantRegistry, budgets: PlacementBudgets) -> PlanResult:

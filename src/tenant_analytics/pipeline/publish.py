@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from tenant_analytics.tenants.models import TenantStatus
 from tenant_analytics.tenants.registry import TenantRegistry
 
 from .cursors import CursorStore
@@ -65,7 +64,7 @@ def publish_batch(
         registry.record_fresh(tenant_id, loaded_through=loaded_through)
         outcome.unchanged.append(tenant_id)
     for failure in failures:
-        registry.set_status(failure.tenant_id, TenantStatus.FAILED, error=f"{failure.step}: {failure.error}")
+        registry.record_failure(failure.tenant_id, f"{failure.step}: {failure.error}")
     outcome.failed += failures
     if outcome.loaded or outcome.unchanged:
         outcome.freshness_lag_seconds = max(0, int((clock() - loaded_through).total_seconds()))

@@ -17,6 +17,9 @@ from tenant_analytics.tenants.api_keys import UsagePlanKeys, usage_plan_of
 from tenant_analytics.tenants.models import TENANT_ID_RULE, Tenant, TenantStatus, Tier, is_tenant_id
 from tenant_analytics.tenants.placement import StoreLoad, choose_store, choose_tier
 
+# The statuses the hourly runs own: a run's outcome sets them; any other status was set by an operator (or a move).
+RUNNABLE_STATUSES = (TenantStatus.ACTIVE, TenantStatus.FAILED)
+
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
@@ -221,28 +224,52 @@ class TenantRegistry:
         return self._update(tenant_id, expr, names, values)
 
     def record_load(self, tenant_id: str, *, size_rows: int, loaded_through: datetime) -> Tenant:
-        """After a successful load: data_version += 1, new size and freshness, error cleared, status active."""
-        return self._update(
+        """After a successful load: data_version += 1, new size and freshness, error cleared, status active (unless
+        the tenant was suspended or is migrating meanwhile, see :meth:`_record_run`)."""
+        return self._record_run(
             tenant_id,
-            "SET size_rows = :r, loaded_through = :t, updated_at = :u, #s = :a ADD data_version :one REMOVE last_error",
-            {"#s": "status"},
-            {
-                ":r": size_rows,
-                ":t": loaded_through.isoformat(),
-                ":u": _now().isoformat(),
-                ":a": TenantStatus.ACTIVE.value,
-                ":one": 1,
-            },
+            "SET size_rows = :r, loaded_through = :t, updated_at = :u",
+            {":r": size_rows, ":t": loaded_through.isoformat(), ":u": _now().isoformat(), ":one": 1},
+            TenantStatus.ACTIVE,
+            then=" ADD data_version :one REMOVE last_error",
         )
 
     def record_fresh(self, tenant_id: str, *, loaded_through: datetime) -> Tenant:
         """A run found nothing new: the data is current through ``loaded_through``; data_version unchanged."""
-        return self._update(
+        return self._record_run(
             tenant_id,
-            "SET loaded_through = :t, updated_at = :u, #s = :a REMOVE last_error",
-            {"#s": "status"},
-            {":t": loaded_through.isoformat(), ":u": _now().isoformat(), ":a": TenantStatus.ACTIVE.value},
+            "SET loaded_through = :t, updated_at = :u",
+            {":t": loaded_through.isoformat(), ":u": _now().isoformat()},
+            TenantStatus.ACTIVE,
+            then=" REMOVE last_error",
         )
+
+    def record_failure(self, tenant_id: str, error: str) -> Tenant:
+        """A run failed for the tenant: status failed (the next run retries it) and ``error`` as its last error."""
+        return self._record_run(
+            tenant_id,
+            "SET last_error = :e, updated_at = :u",
+            {":e": error[:1000], ":u": _now().isoformat()},
+            TenantStatus.FAILED,
+        )
+
+    def _record_run(
+        self, tenant_id: str, sets: str, values: dict[str, Any], status: TenantStatus, *, then: str = ""
+    ) -> Tenant:
+        """Record a run's outcome. The status becomes ``status`` only while the runs own the tenant (it is active or
+        failed): one suspended, or moved to another store, while its run was in flight keeps that status, or the
+        run's outcome would silently resume it."""
+        owned = Attr("tenant_id").exists() & Attr("status").is_in([s.value for s in RUNNABLE_STATUSES])
+        try:
+            return self._update(
+                tenant_id,
+                f"{sets}, #s = :status{then}",
+                {"#s": "status"},
+                {**values, ":status": status.value},
+                condition=owned,
+            )
+        except UnknownTenant:  # absent, or no longer run by the pipeline: record the outcome, keep the status
+            return self._update(tenant_id, f"{sets}{then}", {}, values)
 
     def _update(
         self,
