@@ -53,10 +53,14 @@ def metric_config() -> CdcConfig:
 
 
 class KnownTenants:
-    """Whether a tenant is registered, remembered for a minute so a batch asks the registry once per tenant."""
+    """Whether a tenant is registered: a yes is remembered for a minute, a no for a second (about one batch), so a
+    tenant's changes are counted as soon as it is registered, and a batch still asks the registry once per tenant."""
 
-    def __init__(self, ttl_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl_seconds: float = 60.0, unknown_ttl_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._ttl = ttl_seconds
+        self._unknown_ttl = unknown_ttl_seconds
         self._clock = clock
         self._answers: dict[str, tuple[bool, float]] = {}
 
@@ -70,7 +74,7 @@ class KnownTenants:
             known = True
         except UnknownTenant:
             known = False
-        self._answers[tenant_id] = (known, now + self._ttl)
+        self._answers[tenant_id] = (known, now + (self._ttl if known else self._unknown_ttl))
         return known
 
 

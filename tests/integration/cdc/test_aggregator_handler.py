@@ -174,3 +174,16 @@ def test_handler_reports_every_record_when_the_database_is_unreachable(
     # Then every record is a batch item failure (Lambda retries from the lowest), nothing raised
     expected = [{"itemIdentifier": r["kinesis"]["sequenceNumber"]} for r in event["Records"]]
     assert response == {"batchItemFailures": expected}
+
+
+def test_a_tenant_is_counted_as_soon_as_it_is_registered(aws: str) -> None:
+    from tenant_analytics.pipeline import runtime as pipeline_runtime
+
+    # Given a container that just found 'newco' unregistered (its change went to the failure queue)
+    now = [1000.0]
+    known = runtime.KnownTenants(clock=lambda: now[0])
+    assert known("newco") is False
+    # When newco is registered, then within about a batch's time the container knows it (a yes is then kept)
+    pipeline_runtime.registry().add("newco", "https://source.test/newco")
+    now[0] += 2
+    assert known("newco") is True
