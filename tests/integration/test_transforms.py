@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from tenant_analytics.local.spark import local_spark
+from tenant_analytics.sources.records import validate_record
 from tenant_analytics.sources.synthetic import TenantSpec, generate_dataset, latest_versions, parse_timestamp
 from tenant_analytics.transforms.manifest import TransformManifest
 
@@ -61,6 +62,42 @@ def test_transform_job_keeps_the_latest_version_of_every_ticket(tmp_path: Path) 
         got = {int(r[0]): (r[3], r[5], datetime.fromisoformat(r[2].replace("Z", "+00:00"))) for r in rows}
         assert got == expected
     assert written == sum(len(latest_versions(v, END)) for v in dataset.values())
+
+
+def _respelled(moment: str, n: int) -> str:
+    """The same instant in another ISO-8601 spelling the sources' validation accepts."""
+    at = parse_timestamp(moment)
+    spellings = (
+        at.astimezone(timezone(timedelta(hours=2))).isoformat(),  # 2026-05-01T12:00:00+02:00
+        at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),  # fractional seconds
+        at.isoformat(),  # +00:00
+        at.astimezone(timezone(timedelta(hours=-5, minutes=-30))).strftime("%Y-%m-%dT%H:%M:%S%z"),  # -0530
+    )
+    return spellings[n % len(spellings)]
+
+
+def test_every_iso_spelling_the_sources_accept_is_read_as_the_same_instant(tmp_path: Path) -> None:
+    import glue_jobs.transform_support as job
+
+    # Given landed tickets whose times carry offsets, fractions or basic-format zones instead of 'Z'
+    dataset = generate_dataset(11, [TenantSpec("t1", 30)], START, END)
+    for n, version in enumerate(dataset["t1"]):
+        for field in ("created_at", "updated_at"):
+            spelled = _respelled(version.ticket[field], n)
+            assert validate_record("tickets", {**version.ticket, field: spelled}) is None  # sources accept it
+            version.ticket[field] = spelled
+    manifest = land(tmp_path / "raw", dataset)
+    (tmp_path / "manifest.json").write_text(manifest.to_json())
+
+    # When the job runs
+    spark = local_spark()
+    out = tmp_path / "out"
+    job.main(["transform_support.py", "--manifest", f"file://{tmp_path}/manifest.json", "--output", f"file://{out}"])
+
+    # Then every ticket is there, at the instant its spelling names (in UTC), as the latest version
+    expected = {i: parse_timestamp(t["updated_at"]) for i, t in latest_versions(dataset["t1"], END).items()}
+    rows = spark.read.csv(str(out / "tickets" / "tenant_id=t1"), inferSchema=False).collect()
+    assert {int(r[0]): datetime.fromisoformat(r[2].replace("Z", "+00:00")) for r in rows} == expected
 
 
 def test_daily_created_counts_equal_a_python_count() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
@@ -24,7 +24,12 @@ RAW_TICKET_SCHEMA = StructType(
     ]
 )
 
-_ISO_Z = "yyyy-MM-dd'T'HH:mm:ssX"
+
+def iso_timestamp(column: str | Column) -> Column:
+    """An ISO-8601 string as a timestamp (null if it is none), in every spelling the sources' validation accepts:
+    ``Z`` or an offset (``+02:00``, ``-0530``), with or without fractions of a second. Spark's cast reads ISO-8601
+    itself; a ``to_timestamp`` pattern reads one spelling and fails the whole job on the others."""
+    return (F.col(column) if isinstance(column, str) else column).cast("timestamp")
 
 
 def normalize_tickets(raw: DataFrame) -> DataFrame:
@@ -37,8 +42,8 @@ def normalize_tickets(raw: DataFrame) -> DataFrame:
     typed = raw.select(
         F.col("tenant_id").cast("string").alias("tenant_id"),
         F.col("id").alias("ticket_id"),
-        F.to_timestamp("created_at", _ISO_Z).alias("created_at"),
-        F.to_timestamp("updated_at", _ISO_Z).alias("updated_at"),
+        iso_timestamp("created_at").alias("created_at"),
+        iso_timestamp("updated_at").alias("updated_at"),
         F.lower("status").alias("status"),
         F.lower("priority").alias("priority"),
         F.lower(F.col("via.channel")).alias("channel"),

@@ -17,6 +17,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
 
+from tenant_analytics.transforms.support import iso_timestamp
+
 RAW_TICKET_EVENT_SCHEMA: Final = StructType(
     [
         StructField("id", LongType()),
@@ -69,8 +71,6 @@ TICKET_METRIC_COLUMNS: Final[tuple[str, ...]] = (
 )
 DAILY_TICKET_COUNT_COLUMNS: Final[tuple[str, ...]] = ("tenant_id", "day", "created", "solved", "reopened", "backlog")
 
-# ISO-8601 with a 'Z' (or numeric) offset; up to six fraction digits are accepted.
-_ISO_Z: Final = "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]X"
 _SECONDS_PER_DAY: Final = 86400
 
 
@@ -78,7 +78,7 @@ def _timestamp(df: DataFrame, name: str) -> Column:
     """The column as a timestamp: kept if it already is one, else parsed from an ISO-8601 string (null if bad)."""
     if isinstance(df.schema[name].dataType, TimestampType):
         return F.col(name)
-    return F.to_timestamp(F.col(name), _ISO_Z)
+    return iso_timestamp(name)
 
 
 def _utc_day(ts: Column) -> Column:
