@@ -52,3 +52,11 @@ def test_every_run_state_leads_on_waits_or_fails_the_batch(choice: str, meaning:
             assert next_state(choice, run_state) == expected, run_state
     # and a state the service adds later is a failure, not an endless wait
     assert next_state(choice, "SOME_NEW_STATE") == "TransformFailed"
+
+
+def test_a_retried_emr_start_names_the_run_already_started() -> None:
+    # The client token is a function of the execution and the batch, not a fresh UUID per attempt: EMR Serverless
+    # answers a retried start with the same token by returning the run it started, never a second run
+    token = STATES["StartEmrRun"]["Parameters"]["ClientToken.$"]
+    assert "States.UUID" not in token
+    assert token == "States.Hash(States.Format('{}-{}', $.run_id, $.batch.batch_id), 'SHA-1')"
