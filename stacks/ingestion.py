@@ -17,6 +17,7 @@ from .constructs.change_stream import AggregatorSubscription, ChangeStream, RawC
 from .constructs.lambda_runtime import PlatformFunction
 from .constructs.nag import acknowledge_data_grants
 from .constructs.stores import AnalyticsStores
+from .constructs.tenant_registry import grant_item_calls
 
 
 class IngestionStack(Stack):
@@ -49,7 +50,7 @@ class IngestionStack(Stack):
             memory_size=1024,
             network=stores.network,
         ).function
-        tenants_table.grant_read_data(self.aggregator)
+        grant_item_calls(tenants_table, self.aggregator, "GetItem")  # is the change's tenant registered
         stores.grant_access(self.aggregator, redshift=False)  # it writes the realtime bins in Aurora only
         self.subscription = AggregatorSubscription(
             self, "Subscription", stream=self.change_stream.stream, function=self.aggregator, key=data_key

@@ -23,6 +23,7 @@ from .constructs.lambda_runtime import PlatformFunction
 from .constructs.nag import acknowledge, acknowledge_data_grants, resource_finding
 from .constructs.spark import SparkCode, SparkData, SparkServerlessApplication, TransformJob
 from .constructs.stores import AnalyticsStores
+from .constructs.tenant_registry import grant_item_calls
 
 
 class PipelineStack(Stack):
@@ -134,12 +135,13 @@ class PipelineStack(Stack):
             findings=(resource_finding(self, curated_bucket.arn_for_objects(history)),),
         )
         artifacts_bucket.grant_read_write(self.export)
-        tenants_table.grant_read_data(self.load)
+        grant_item_calls(tenants_table, self.load, "GetItem")
         curated_bucket.grant_read(self.load)
         artifacts_bucket.grant_read(self.load)
         stores.grant_access(self.load)
-        tenants_table.grant_read_write_data(self.publish)
-        cursors_table.grant_read_write_data(self.publish)  # marks landed pages as loaded
+        # records outcomes (an update each) and marks landed pages as loaded
+        grant_item_calls(tenants_table, self.publish, "UpdateItem")
+        grant_item_calls(cursors_table, self.publish, "UpdateItem")
         tenants_table.grant_read_data(self.refresh)
         stores.grant_access(self.refresh)
         # The refresh reads the UNLOAD manifest of each operational export run (Aurora reads the data files).
@@ -173,6 +175,9 @@ class PipelineStack(Stack):
             handler=self.setup,
             invocation_type=triggers.InvocationType.REQUEST_RESPONSE,
             timeout=Duration.minutes(10),
+            # after every grant of the function (its Data API policy is a resource apart from its role), not only
+            # after the function version the trigger invokes
+            execute_after=[self.setup],
         )
 
         self.functions: dict[str, lambda_.Function] = {

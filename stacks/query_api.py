@@ -16,6 +16,7 @@ from .constructs.lambda_runtime import PlatformFunction
 from .constructs.nag import acknowledge_data_grants
 from .constructs.query_api import QueryApi
 from .constructs.stores import AnalyticsStores
+from .constructs.tenant_registry import grant_item_calls
 
 
 class QueryApiStack(Stack):
@@ -51,7 +52,7 @@ class QueryApiStack(Stack):
             timeout=Duration.seconds(10),
             memory_size=256,
         ).function
-        tenants_table.grant_read_data(self.authorizer)
+        grant_item_calls(tenants_table, self.authorizer, "GetItem")  # the caller's item: its API key value
 
         self.query = PlatformFunction(
             self,
@@ -70,8 +71,8 @@ class QueryApiStack(Stack):
             memory_size=1024,
             network=stores.network,
         ).function
-        tenants_table.grant_read_data(self.query)
-        cache_table.grant_read_write_data(self.query)
+        grant_item_calls(tenants_table, self.query, "GetItem")
+        grant_item_calls(cache_table, self.query, "GetItem", "PutItem")
         stores.grant_access(self.query, tenant_queries=True)
 
         acknowledge_data_grants(self.query, [])

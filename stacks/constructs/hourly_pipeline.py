@@ -138,6 +138,15 @@ class FunctionSchedule(Construct):
             findings=(resource_finding(self, f"{function.function_arn}:*"),),
         )
         self.failures = FailureQueue(self, "Failures", key=key)
+        # Sending to a KMS-encrypted queue takes a data key; the target's grant covers only sqs:SendMessage (and the
+        # schedule's own kms:Decrypt). Through SQS only, as a principal policy: no edit to the key's policy.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sqs.{Stack.of(self).region}.amazonaws.com"}},
+            )
+        )
         self.schedule = scheduler.Schedule(
             self,
             "Schedule",

@@ -8,10 +8,11 @@ from constructs import Construct
 
 from .logs import encrypted_log_group
 
-# Services the in-VPC workloads call. Functions in the VPC (load, publish, query, aggregator) read
-# secrets, call the Redshift Data API and STS; EMR Serverless writes logs, decrypts with KMS and
-# reads the Glue catalog. Kinesis and Step Functions are only called from outside the VPC (the
-# Lambda service polls the stream; the scheduler starts executions), so they get no endpoint.
+# Services the in-VPC workloads call. Functions in the VPC (load, refresh, setup, query, aggregator) read
+# secrets, call the Redshift Data API and STS and send traces to X-Ray; the aggregator sends rejected records to
+# its SQS failure queue; EMR Serverless writes logs, decrypts with KMS and reads the Glue catalog. S3 and DynamoDB
+# are gateway endpoints. Kinesis and Step Functions are only called from outside the VPC (the Lambda service polls
+# the stream; the scheduler starts executions), so they get no endpoint.
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
     "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
@@ -19,6 +20,8 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "Kms": ec2.InterfaceVpcEndpointAwsService.KMS,
     "Glue": ec2.InterfaceVpcEndpointAwsService.GLUE,
     "RedshiftData": ec2.InterfaceVpcEndpointAwsService.REDSHIFT_DATA,
+    "Sqs": ec2.InterfaceVpcEndpointAwsService.SQS,
+    "XRay": ec2.InterfaceVpcEndpointAwsService.XRAY,
 }
 
 

@@ -17,13 +17,14 @@ from .lambda_runtime import FunctionNetwork
 from .nag import acknowledge
 from .redshift import RedshiftServerlessWarehouse
 
-# Statement-level Data API calls: they accept no resource ARN and only see the caller's own statements.
+# Statement-level Data API calls the adapter makes: they accept no resource ARN, so they are limited to the
+# statements the caller's own IAM identity ran (else the query function could read the writers' results).
 DATA_API_STATEMENT_READS = [
     "redshift-data:DescribeStatement",
     "redshift-data:GetStatementResult",
     "redshift-data:CancelStatement",
-    "redshift-data:ListStatements",
 ]
+OWN_STATEMENTS = {"StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}}
 
 
 def grant_secret_read(grantee: iam.IGrantable, secret_arns: list[str], key: kms.IKey) -> None:
@@ -113,7 +114,7 @@ class AnalyticsStores:
                 actions=run if tenant_queries else [*run, "redshift-data:BatchExecuteStatement"],
                 resources=[self.redshift.workgroup_arn],
             ),
-            iam.PolicyStatement(actions=DATA_API_STATEMENT_READS, resources=["*"]),
+            iam.PolicyStatement(actions=DATA_API_STATEMENT_READS, resources=["*"], conditions=OWN_STATEMENTS),
         ]
         if tenant_queries:  # the Data API gets a temporary password for the function's own database user
             statements.append(
@@ -127,7 +128,7 @@ class AnalyticsStores:
         acknowledge(
             policy,
             "AwsSolutions-IAM5",
-            "Data API DescribeStatement/GetStatementResult/CancelStatement/ListStatements take no resource ARN;"
-            " the service limits them to the caller's own statements.",
+            "Data API DescribeStatement/GetStatementResult/CancelStatement take no resource ARN; the statement is"
+            " limited to statements the caller's own IAM identity ran (redshift-data:statement-owner-iam-userid).",
             findings=("Resource::*",),
         )

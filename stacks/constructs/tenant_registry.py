@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
@@ -52,3 +53,18 @@ class TenantRegistryTables(Construct):
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
+
+
+# What the table's customer-managed key must allow for reading items, and in addition for writing them.
+_KEY_READ = ("kms:Decrypt", "kms:DescribeKey")
+_KEY_WRITE = ("kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*")
+
+
+def grant_item_calls(table: dynamodb.ITable, grantee: iam.IGrantable, *calls: str) -> None:
+    """Let ``grantee`` make exactly these item calls (``GetItem``, ``UpdateItem``, ...) on ``table``, with the key
+    rights they need: narrower than ``grant_read_data`` (which adds Scan and Query, reading every tenant's item,
+    API keys included) and ``grant_read_write_data`` (which adds DeleteItem and batch writes)."""
+    table.grant(grantee, *(f"dynamodb:{call}" for call in calls))
+    if table.encryption_key is not None:
+        writes = any(not call.startswith(("Get", "BatchGet", "Query", "Scan")) for call in calls)
+        table.encryption_key.grant(grantee, *_KEY_READ, *(_KEY_WRITE if writes else ()))

@@ -227,6 +227,13 @@ def test_the_deployment_sets_up_every_store_before_the_query_api_is_updated(synt
     version = synth.templates[stack]["Resources"][props["HandlerArn"]["Ref"]]
     assert version["Type"] == "AWS::Lambda::Version" and version["Properties"]["FunctionName"] == {"Ref": setup}
     assert props["InvocationType"] == "RequestResponse" and props["ExecuteOnHandlerChange"] is True
+    # and only once the function may do what it does: its policies are resources apart from the version
+    policies = [
+        logical
+        for logical, resource in synth.templates[stack]["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Policy" and logical.startswith("Setup")
+    ]
+    assert policies and set(policies) <= set(trigger.get("DependsOn", []))
     # the setup function reaches the stores as the writers do, and knows nothing else
     function = _functions(synth)[c.function_name("setup")]
     assert set(function["Environment"]["Variables"]) - {
@@ -417,6 +424,8 @@ def test_network_is_isolated_with_endpoints_and_flow_logs(synth: SynthResult) ->
     endpoints = [resource["Properties"] for _, _, resource in synth.resources("AWS::EC2::VPCEndpoint")]
     services = {_flatten(props["ServiceName"]).rsplit(".", 1)[-1] for props in endpoints}
     assert {"s3", "dynamodb", "secretsmanager", "sts", "logs", "kms", "glue", "redshift-data"} <= services
+    # the aggregator in the VPC sends rejected records to its SQS failure queue; in-VPC functions send traces
+    assert {"sqs", "xray"} <= services
 
 
 def test_failed_batches_rerun_through_the_same_map_by_a_function_with_no_data_access(synth: SynthResult) -> None:
@@ -463,3 +472,67 @@ def test_the_deployment_guide_lists_what_each_function_receives(synth: SynthResu
             if not name.startswith("POWERTOOLS_") and name != "LOG_LEVEL"
         }
         assert documented[logical] == (variables, "VpcConfig" in props), logical
+
+
+def test_each_schedule_may_write_its_encrypted_dead_letter_queue(synth: SynthResult) -> None:
+    schedules = synth.resources("AWS::Scheduler::Schedule")
+    assert len(schedules) == 2
+    for stack, _, schedule in schedules:
+        target = schedule["Properties"]["Target"]
+        role_id = target["RoleArn"]["Fn::GetAtt"][0]
+        queue_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+        queue = synth.templates[stack]["Resources"][queue_id]["Properties"]
+        statements = [
+            statement
+            for _, _, policy in synth.resources("AWS::IAM::Policy")
+            if {"Ref": role_id} in policy["Properties"].get("Roles", [])
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        # The queue is encrypted with the data key: sending needs sqs:SendMessage and a data key, through SQS only
+        sends = [s for s in statements if "sqs:SendMessage" in _as_list(s["Action"])]
+        assert [s["Resource"] for s in sends] == [{"Fn::GetAtt": [queue_id, "Arn"]}]
+        keys = [s for s in statements if "kms:GenerateDataKey" in _as_list(s["Action"])]
+        assert len(keys) == 1 and keys[0]["Resource"] == queue["KmsMasterKeyId"]
+        assert keys[0]["Condition"]["StringEquals"]["kms:ViaService"] == "sqs.eu-west-1.amazonaws.com"
+
+
+@pytest.mark.parametrize("logical", ["load", "refresh", "setup", "query"])
+def test_data_api_results_are_readable_only_by_the_identity_that_ran_the_statement(
+    synth: SynthResult, logical: str
+) -> None:
+    # The statement calls take no resource ARN: without the owner condition the query function could read the
+    # results of the writers' statements (every tenant's rows)
+    reads = [s for s in _role_statements(synth, logical) if "redshift-data:GetStatementResult" in _as_list(s["Action"])]
+    assert len(reads) == 1
+    assert reads[0]["Condition"] == {"StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}}
+    assert "redshift-data:ListStatements" not in _as_list(reads[0]["Action"])  # nothing lists statements
+
+
+# How each registry table is named in the functions' policies (an export of the TenantRegistry stack).
+TABLE_EXPORTS = {"tenants": "TablesTenants", "cursors": "TablesCursors", "cache": "TablesQueryCache"}
+
+
+@pytest.mark.parametrize(
+    ("logical", "table", "calls"),
+    [
+        ("query", "tenants", ["dynamodb:GetItem"]),
+        ("query", "cache", ["dynamodb:GetItem", "dynamodb:PutItem"]),
+        ("authorizer", "tenants", ["dynamodb:GetItem"]),
+        ("aggregator", "tenants", ["dynamodb:GetItem"]),
+        ("load", "tenants", ["dynamodb:GetItem"]),
+        ("publish", "tenants", ["dynamodb:UpdateItem"]),
+        ("publish", "cursors", ["dynamodb:UpdateItem"]),
+    ],
+)
+def test_functions_make_only_the_item_calls_they_use(
+    synth: SynthResult, logical: str, table: str, calls: list[str]
+) -> None:
+    # A Scan of the tenants table would read every tenant's item, API key values included
+    granted = {
+        action
+        for statement in _role_statements(synth, logical)
+        if any(TABLE_EXPORTS[table] in json.dumps(r) for r in _as_list(statement["Resource"]))
+        for action in _as_list(statement["Action"])
+        if str(action).startswith("dynamodb:")
+    }
+    assert sorted(granted) == calls
