@@ -15,7 +15,7 @@ from tenant_analytics import constants as c
 from .config import PlatformConfig
 from .constructs.change_stream import AggregatorSubscription, ChangeStream, RawChangeArchive
 from .constructs.lambda_runtime import PlatformFunction
-from .constructs.nag import acknowledge_data_grants
+from .constructs.nag import acknowledge_data_grants, acknowledge_key_grants
 from .constructs.stores import AnalyticsStores
 from .constructs.tenant_registry import grant_item_calls
 
@@ -66,5 +66,5 @@ class IngestionStack(Stack):
             data_key=data_key,
             logs_key=logs_key,
         )
-        for grantee in (self.aggregator, self.archive.delivery_stream):
-            acknowledge_data_grants(grantee, [raw_bucket])
+        acknowledge_data_grants(self.archive.delivery_stream, [raw_bucket])
+        acknowledge_key_grants(self.aggregator)  # it sends rejected records to its encrypted failure queue

@@ -20,7 +20,7 @@ from .config import PlatformConfig
 from .constructs.data_lake import grant_prefix_read
 from .constructs.hourly_pipeline import FunctionSchedule, HourlyPipeline, HourlySchedule
 from .constructs.lambda_runtime import PlatformFunction
-from .constructs.nag import acknowledge, acknowledge_data_grants, resource_finding
+from .constructs.nag import acknowledge, acknowledge_data_grants, acknowledge_key_grants, resource_finding
 from .constructs.spark import SparkCode, SparkData, SparkServerlessApplication, TransformJob
 from .constructs.stores import AnalyticsStores
 from .constructs.tenant_registry import grant_item_calls
@@ -200,8 +200,10 @@ class PipelineStack(Stack):
         self.pipeline.node.add_dependency(self.transform)
         self.state_machine = self.pipeline.state_machine
         buckets = [raw_bucket, curated_bucket, artifacts_bucket]
-        for grantee in (*self.functions.values(), self.transform.role, self.spark_serverless.job_role):
+        # Only the grantees of bucket grants; publish writes registry items only; plan and collect write nothing.
+        for grantee in (self.export, self.load, self.refresh, self.transform.role, self.spark_serverless.job_role):
             acknowledge_data_grants(grantee, buckets)
+        acknowledge_key_grants(self.publish)
         self.starter = PlatformFunction(
             self,
             "Start",

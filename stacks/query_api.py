@@ -13,7 +13,7 @@ from tenant_analytics import constants as c
 
 from .config import PlatformConfig
 from .constructs.lambda_runtime import PlatformFunction
-from .constructs.nag import acknowledge_data_grants
+from .constructs.nag import acknowledge_key_grants
 from .constructs.query_api import QueryApi
 from .constructs.stores import AnalyticsStores
 from .constructs.tenant_registry import grant_item_calls
@@ -75,7 +75,7 @@ class QueryApiStack(Stack):
         grant_item_calls(cache_table, self.query, "GetItem", "PutItem")
         stores.grant_access(self.query, tenant_queries=True)
 
-        acknowledge_data_grants(self.query, [])
+        acknowledge_key_grants(self.query)  # it writes the answer cache
         self.api = QueryApi(
             self,
             "QueryApi",

@@ -63,6 +63,21 @@ def flatten_reference(node: Any) -> str:
     return json.dumps(node)
 
 
+KEY_ACTION_GROUPS = ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
+
+
+def acknowledge_key_grants(scope: IConstruct) -> None:
+    """Acknowledge, under ``scope``, the KMS action groups CDK grants for writing items or messages encrypted with
+    the platform's own keys (no bucket grant)."""
+    acknowledge(
+        scope,
+        "AwsSolutions-IAM5",
+        "Writes to tables and queues encrypted with this platform's own KMS keys: the CDK key grant action groups"
+        " (kms:GenerateDataKey*, kms:ReEncrypt*) on those key ARNs only.",
+        findings=KEY_ACTION_GROUPS,
+    )
+
+
 def acknowledge_data_grants(scope: IConstruct, buckets: Iterable[s3.IBucket]) -> None:
     """Acknowledge, under ``scope``, the wildcards that CDK grants on the platform's buckets and keys produce."""
     acknowledge(
