@@ -100,7 +100,7 @@ def get_realtime(
 ) -> RealtimeAnswer:
     since = datetime.now(UTC) - parse_last(last)
     tenant = query_service().served(_tenant()).tenant.tenant_id  # registered and not suspended
-    rows = read_bins(cdc_runtime.realtime_store(), tenant, metric, since, dimension)
+    rows = read_bins(cdc_runtime.realtime_reader(), tenant, metric, since, dimension)
     return RealtimeAnswer(
         metric=metric,
         dimension=dimension,

@@ -38,6 +38,21 @@ def realtime_store() -> RealtimeStore:
 
 
 @cache
+def realtime_reader() -> RealtimeStore:
+    """The store of the realtime bins as the query path reads it: as its STORES entry logs in (on AWS the query
+    login), creating nothing (the deployment's setup and the aggregator do)."""
+    settings, cdc = get_settings(), get_cdc_settings()
+    cfg = settings.stores.get(cdc.store_id)
+    if cfg is None or cfg.engine != "postgres":
+        raise InvalidInput(
+            f"realtime store '{cdc.store_id}' is not a configured postgres store"
+            f" (configured: {sorted(settings.stores)})",
+            field="CDC_STORE_ID",
+        )
+    return RealtimeStore(cfg.query_dsn or postgres_conninfo(cfg), store_id=cdc.store_id)
+
+
+@cache
 def failure_sink() -> FailureSink:
     """Return the on-failure queue sink (CDC_FAILURE_QUEUE_URL)."""
     url = get_cdc_settings().failure_queue_url
@@ -110,9 +125,10 @@ def aggregate_event(event: dict[str, Any]) -> BatchOutcome:
 
 def reset() -> None:
     """Forget built collaborators (after settings change: tests, local runner)."""
-    if realtime_store.cache_info().currsize:
-        realtime_store().close()
-    realtime_store.cache_clear()
+    for opened in (realtime_store, realtime_reader):
+        if opened.cache_info().currsize:
+            opened().close()
+        opened.cache_clear()
     failure_sink.cache_clear()
     metric_config.cache_clear()
     known_tenants.cache_clear()

@@ -25,7 +25,7 @@ from psycopg import sql
 
 from tenant_analytics.cdc.config import CdcConfig, load_config
 from tenant_analytics.cdc.model import BinRow
-from tenant_analytics.errors import InvalidInput, StoreUnavailable
+from tenant_analytics.errors import InvalidInput, StoreNotReady, StoreUnavailable
 from tenant_analytics.stores.base import Conninfo, conninfo_now
 from tenant_analytics.stores.roles import ETL_ROLE, QUERY_ROLE, ROLES_SQL
 from tenant_analytics.tenants.models import is_tenant_id
@@ -335,7 +335,13 @@ class RealtimeStore:
                 cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(QUERY_ROLE)))
                 cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
                 cur.execute("SET LOCAL transaction_read_only = on")
-                cur.execute(query, params)
+                try:
+                    cur.execute(query, params)
+                except psycopg.errors.UndefinedTable as exc:
+                    raise StoreNotReady(
+                        f"store '{self.store_id}' has no realtime bins yet: they are created by the deployment's "
+                        "setup or the aggregator's first batch"
+                    ) from exc
                 rows = cur.fetchall()
         return [BinRow(bin_start=r[0], n=int(r[2]), dimension_value=r[1]) for r in rows]
 

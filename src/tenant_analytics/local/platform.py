@@ -17,6 +17,7 @@ from unittest import mock
 from botocore.exceptions import ClientError
 
 from tenant_analytics import constants as c
+from tenant_analytics.cdc import runtime as cdc_runtime
 from tenant_analytics.errors import InvalidInput, TenantAnalyticsError
 from tenant_analytics.local.api import ApiResponse, LocalApiGateway
 from tenant_analytics.local.aws import LocalAws, local_aws
@@ -35,6 +36,7 @@ from tenant_analytics.sources.messaging import MessagingBatch
 from tenant_analytics.stores.factory import open_store
 from tenant_analytics.stores.messaging import MessagingMergeStats
 from tenant_analytics.stores.postgres import PostgresStore
+from tenant_analytics.stores.setup import set_up_stores
 from tenant_analytics.tenants.models import Tenant, Tier
 from tenant_analytics.tenants.registry import TenantRegistry
 
@@ -176,10 +178,13 @@ def _platform(home: Path, persist: bool, db_prefix: str | None, pg_admin: str | 
         query_runtime.reset()
         try:
             with local_aws(home, dsns, persist=persist, query_dsns=query_dsns) as aws:
-                # As after a deployment's first load: the stores' tables, and the login tenant queries use, exist
-                # before any query (the query path creates nothing).
-                for store_id in dsns:
-                    open_store(store_id, get_settings())
+                # As the deployment's setup does: the stores' tables, the realtime bins and the login tenant
+                # queries use exist before any query (the query path creates nothing).
+                set_up_stores(
+                    sorted(dsns),
+                    lambda store_id: open_store(store_id, get_settings()),
+                    also={"realtime bins": cdc_runtime.realtime_store},
+                )
                 yield LocalPlatform(home=home, aws=aws, signer=signer)
         finally:
             query_runtime.reset()

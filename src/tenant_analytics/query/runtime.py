@@ -8,7 +8,6 @@ from functools import cache
 
 from tenant_analytics import constants as c
 from tenant_analytics.aws import clients
-from tenant_analytics.cdc import runtime as cdc_runtime
 from tenant_analytics.cdc.settings import get_cdc_settings
 from tenant_analytics.errors import UnknownTenant
 from tenant_analytics.pipeline import runtime as pipeline_runtime
@@ -33,10 +32,8 @@ def query_service() -> QueryService:
     opening = threading.Lock()
 
     def open_for(store_id: str) -> AnalyticsStore:
-        # Concurrent first requests open (and migrate) a store once, not once per thread.
+        # Concurrent first requests open a store once, not once per thread.
         with opening:
-            if store_id == realtime_store_id:
-                cdc_runtime.realtime_store()  # the bins' schema exists before anything reads it
             return open_query_store(store_id, settings)
 
     registry = pipeline_runtime.registry(settings)

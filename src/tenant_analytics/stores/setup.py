@@ -7,7 +7,8 @@ changes, ready before anything reads them, and makes a store that cannot be set 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from tenant_analytics.errors import StoreUnavailable, one_line
@@ -20,15 +21,24 @@ class SetupResult:
     failed: dict[str, str] = field(default_factory=dict)  # store id -> why
 
 
-def set_up_stores(store_ids: Iterable[str], open_store: Callable[[str], AnalyticsStore]) -> SetupResult:
-    """Open each store as a writer (which creates or migrates its schema), every one even after a failure.
+def set_up_stores(
+    store_ids: Iterable[str],
+    open_store: Callable[[str], AnalyticsStore],
+    also: Mapping[str, Callable[[], object]] | None = None,
+) -> SetupResult:
+    """Open each store as a writer (which creates or migrates its schema), every one even after a failure, then run
+    each of ``also`` (name -> a set-up of its own, such as the realtime bins' schema).
 
     Raises StoreUnavailable naming every store that could not be set up and why; returns the stores set up.
     """
     result = SetupResult()
-    for store_id in store_ids:
+    steps: list[tuple[str, Callable[[], object]]] = [
+        *((store_id, functools.partial(open_store, store_id)) for store_id in store_ids),
+        *(also or {}).items(),
+    ]
+    for store_id, set_up in steps:
         try:
-            open_store(store_id)
+            set_up()
         except Exception as exc:  # every store is tried; each failure is reported below
             result.failed[store_id] = one_line(exc).splitlines()[0]  # a driver's message may run over lines
         else:

@@ -328,3 +328,19 @@ def test_schema_creation_is_idempotent(realtime_store: RealtimeStore) -> None:
     realtime_store.ensure_schema(if_missing=True)
 
     assert total(realtime_store) == 1
+
+
+def test_reading_bins_of_a_store_not_set_up_says_so(
+    realtime_store: RealtimeStore, pg_admin: str, db_prefix: str
+) -> None:
+    # Given a database the deployment's setup and the aggregator have not reached (the roles exist in the cluster)
+    from tenant_analytics.errors import StoreNotReady
+    from tenant_analytics.local.postgres import ensure_database
+
+    bare = RealtimeStore(ensure_database(pg_admin, f"{db_prefix}_bare"), store_id="aurora-2")
+    try:
+        # When a tenant's bins are read, then it is a store not ready (503), not a raw database error
+        with pytest.raises(StoreNotReady, match="store 'aurora-2' has no realtime bins yet"):
+            read_bins(bare, "acme", "tickets_created", START)
+    finally:
+        bare.close()
