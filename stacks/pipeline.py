@@ -17,7 +17,7 @@ from constructs import Construct
 from tenant_analytics import constants as c
 
 from .config import PlatformConfig
-from .constructs.data_lake import grant_prefix_read
+from .constructs.data_lake import grant_prefix_list, grant_prefix_read
 from .constructs.hourly_pipeline import FunctionSchedule, HourlyPipeline, HourlySchedule
 from .constructs.lambda_runtime import PlatformFunction
 from .constructs.nag import acknowledge, acknowledge_data_grants, acknowledge_key_grants, resource_finding
@@ -125,19 +125,27 @@ class PipelineStack(Stack):
         )
         cursors_table.grant_read_write_data(self.export)
         raw_bucket.grant_put(self.export)
-        history = f"{c.HISTORY_SUPPORT_PREFIX}/*"
-        curated_bucket.grant_read(self.export, history)
+        # It names each tenant's curated history files in the batch manifest (listing under that prefix only) and
+        # writes the manifest.
+        grant_prefix_list(self.export, curated_bucket, f"{c.HISTORY_SUPPORT_PREFIX}/")
+        manifests = f"{c.MANIFESTS_PREFIX}/*"
+        artifacts_bucket.grant_put(self.export, manifests)
         acknowledge(
             self.export,
             "AwsSolutions-IAM5",
-            "The export lists each tenant's curated history files to name them in the batch manifest: read-only,"
-            " under the history prefix (one folder per stream, tenant and run, so the objects are not known ahead).",
-            findings=(resource_finding(self, curated_bucket.arn_for_objects(history)),),
+            "The export writes one manifest per run and batch under the manifests prefix (named at run time).",
+            findings=(resource_finding(self, artifacts_bucket.arn_for_objects(manifests)),),
         )
-        artifacts_bucket.grant_read_write(self.export)
         grant_item_calls(tenants_table, self.load, "GetItem")
-        curated_bucket.grant_read(self.load)
-        artifacts_bucket.grant_read(self.load)
+        # The load reads the Spark run's curated files (and nothing else of the buckets).
+        curated = f"{c.CURATED_SUPPORT_PREFIX}/"
+        grant_prefix_read(self.load, curated_bucket, curated, data_key)
+        acknowledge(
+            self.load,
+            "AwsSolutions-IAM5",
+            "The load reads the curated files of its run and batch, under the curated prefix (named at run time).",
+            findings=(resource_finding(self, curated_bucket.arn_for_objects(f"{curated}*")),),
+        )
         stores.grant_access(self.load)
         # records outcomes (an update each) and marks landed pages as loaded
         grant_item_calls(tenants_table, self.publish, "UpdateItem")

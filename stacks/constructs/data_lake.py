@@ -144,6 +144,17 @@ class DataLakeBuckets(Construct):
         )
 
 
+def grant_prefix_list(grantee: iam.IGrantable, bucket: s3.IBucket, prefix: str) -> None:
+    """Let ``grantee`` list the keys under ``prefix`` of ``bucket`` (no object read, no other prefix)."""
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        )
+    )
+
+
 def grant_prefix_read(grantee: iam.IGrantable, bucket: s3.IBucket, prefix: str, key: kms.IKey) -> None:
     """Let ``grantee`` read the objects under ``prefix`` of ``bucket`` and nothing else of it.
 

@@ -536,3 +536,34 @@ def test_functions_make_only_the_item_calls_they_use(
         if str(action).startswith("dynamodb:")
     }
     assert sorted(granted) == calls
+
+
+def _s3_grants(synth: SynthResult, logical: str) -> list[tuple[str, str, Any]]:
+    """(action, resource, condition) of every S3 action granted to the function ``logical``."""
+    return [
+        (action, _flatten(resource), statement.get("Condition"))
+        for statement in _role_statements(synth, logical)
+        for action in _as_list(statement["Action"])
+        if str(action).startswith("s3:")
+        for resource in _as_list(statement["Resource"])
+    ]
+
+
+def test_export_and_load_touch_only_their_prefixes_of_the_buckets(synth: SynthResult) -> None:
+    export, load = _s3_grants(synth, "export"), _s3_grants(synth, "load")
+    # The export lists the curated history (never reads a curated object, never lists other tenants' runs)
+    curated_export = [g for g in export if "curated" in g[1]]
+    assert curated_export == [
+        ("s3:ListBucket", g[1], {"StringLike": {"s3:prefix": [f"{c.HISTORY_SUPPORT_PREFIX}/*"]}})
+        for g in curated_export
+    ]
+    # and writes manifests only to the artifacts bucket (no read, no delete)
+    artifacts = {(a, r) for a, r, _ in export if "artifacts" in r}
+    assert artifacts and all(r.endswith(f"/{c.MANIFESTS_PREFIX}/*") and "Delete" not in a for a, r in artifacts)
+    assert not any(a.startswith("s3:Get") for a, r in artifacts)
+    # The load reads the curated files of the Spark runs only, and nothing of the other buckets
+    assert load and all(f"{c.PROJECT}-curated-" in r for _, r, _ in load)
+    assert {(a, r.split("/", 1)[1] if "/" in r else "", json.dumps(cond)) for a, r, cond in load} == {
+        ("s3:GetObject", f"{c.CURATED_SUPPORT_PREFIX}/*", "null"),
+        ("s3:ListBucket", "", json.dumps({"StringLike": {"s3:prefix": [f"{c.CURATED_SUPPORT_PREFIX}/*"]}})),
+    }
