@@ -44,14 +44,17 @@ class SparkCode(Construct):
         self.script = assets.Asset(self, "Script", path=str(script))
         self.core_package = assets.Asset(self, "CorePackage", path=str(REPO_ROOT / "src"), exclude=_ASSET_EXCLUDES)
 
-    def asset_finding(self, scope: Construct) -> str:
-        """The IAM5 finding the object-level read on the CDK asset bucket produces."""
-        return resource_finding(scope, self.script.bucket.arn_for_objects("*"))
-
     def grant_read(self, role: iam.IRole) -> None:
-        """Let ``role`` fetch both assets."""
-        self.script.grant_read(role)
-        self.core_package.grant_read(role)
+        """Let ``role`` fetch both assets: those two objects of the CDK asset bucket (``Asset.grant_read`` would
+        grant reading and listing every asset of every stack the bootstrap bucket holds)."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    asset.bucket.arn_for_objects(asset.s3_object_key) for asset in (self.script, self.core_package)
+                ],
+            )
+        )
 
 
 def grant_spark_data(role: iam.IRole, data: SparkData, code: SparkCode) -> None:
@@ -134,8 +137,8 @@ class TransformJob(Construct):
             "AwsSolutions-IAM5",
             "Glue names its log groups /aws-glue/jobs/<security configuration>-role/<role>/..., so the role may"
             " write under /aws-glue/*; PutMetricData takes no resource ARN and is conditioned on the Glue"
-            " namespace; the script and core package are objects of the CDK asset bucket.",
-            findings=(resource_finding(self, glue_logs), ANY_RESOURCE, code.asset_finding(self)),
+            " namespace.",
+            findings=(resource_finding(self, glue_logs), ANY_RESOURCE),
         )
 
 
@@ -196,9 +199,3 @@ class SparkServerlessApplication(Construct):
             description="Runtime role of transform runs on EMR Serverless",
         )
         grant_spark_data(self.job_role, data, code)
-        acknowledge(
-            self.job_role,
-            "AwsSolutions-IAM5",
-            "The script and core package are objects of the CDK asset bucket.",
-            findings=(code.asset_finding(self),),
-        )

@@ -567,3 +567,24 @@ def test_export_and_load_touch_only_their_prefixes_of_the_buckets(synth: SynthRe
         ("s3:GetObject", f"{c.CURATED_SUPPORT_PREFIX}/*", "null"),
         ("s3:ListBucket", "", json.dumps({"StringLike": {"s3:prefix": [f"{c.CURATED_SUPPORT_PREFIX}/*"]}})),
     }
+
+
+def test_spark_roles_read_their_two_code_objects_not_the_whole_asset_bucket(synth: SynthResult) -> None:
+    roles = [
+        logical
+        for _, logical, role in synth.resources("AWS::IAM::Role")
+        if logical.startswith(("TransformRole", "SparkServerlessJobRole"))
+    ]
+    assert len(roles) == 2
+    for role in roles:
+        on_assets = [
+            (action, _flatten(resource))
+            for _, _, policy in synth.resources("AWS::IAM::Policy")
+            if {"Ref": role} in policy["Properties"].get("Roles", [])
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            for action in _as_list(statement["Action"])
+            for resource in _as_list(statement["Resource"])
+            if "cdk-hnb659fds-assets" in _flatten(resource)
+        ]
+        assert [a for a, _ in on_assets] == ["s3:GetObject", "s3:GetObject"], role
+        assert all(r.endswith((".py", ".zip")) for _, r in on_assets), on_assets
