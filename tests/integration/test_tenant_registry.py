@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from registry_tables import create_tenants_table
 
 from tenant_analytics.errors import InvalidInput, NoCapacity, TenantExists, UnknownTenant
 from tenant_analytics.settings import PlacementBudgets, StoreConfig
@@ -27,12 +28,7 @@ STORES = {
 def registry() -> Iterator[TenantRegistry]:
     with mock_aws():
         ddb = boto3.resource("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="tenants",
-            KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "tenant_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_tenants_table(ddb)
         yield TenantRegistry(
             ddb, "tenants", STORES, PlacementBudgets(tenants_per_cluster=2, redshift_threshold_rows=1000)
         )
@@ -134,12 +130,7 @@ def keyed_registry() -> Iterator[tuple[TenantRegistry, object, dict[str, str]]]:
     """A registry that gives each new tenant an API key on its tier's usage plan (moto API Gateway)."""
     with mock_aws():
         ddb = boto3.resource("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="tenants",
-            KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "tenant_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_tenants_table(ddb)
         apigw = boto3.client("apigateway", region_name="us-east-1")
         plan_ids = {
             name: apigw.create_usage_plan(name=name, throttle={"rateLimit": rate, "burstLimit": rate * 2})["id"]
@@ -189,12 +180,7 @@ def test_a_refused_registration_leaves_no_key_behind(keyed_registry: tuple[Any, 
 def test_a_missing_usage_plan_is_named_and_nothing_is_registered() -> None:
     with mock_aws():
         ddb = boto3.resource("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="tenants",
-            KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "tenant_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_tenants_table(ddb)
         apigw = boto3.client("apigateway", region_name="us-east-1")
         standard = apigw.create_usage_plan(name="standard")["id"]
         registry = TenantRegistry(

@@ -246,15 +246,17 @@ def test_tenant_queries_are_refused_while_the_store_user_is_a_superuser(client) 
         stub.assert_no_pending_responses()
 
 
-def expect_tenant_switch(stub: Stubber, session_id: str, tenant_id: str) -> None:
-    """The recorded calls that set ``tenant_id`` in an open session before its next statement."""
+def expect_tenant_switch(stub: Stubber, session_id: str, tenant_id: str, *, error: str | None = None) -> None:
+    """The recorded calls that set ``tenant_id`` in an open session before its next statement (failing with
+    ``error`` when given)."""
     switch = f"{session_id}-{tenant_id}"
     stub.add_response(
         "execute_statement",
         {"Id": switch},
         {"Sql": SET_TENANT_SQL, "Parameters": [{"name": "tenant_id", "value": tenant_id}], "SessionId": session_id},
     )
-    stub.add_response("describe_statement", {"Id": switch, "Status": "FINISHED"}, {"Id": switch})
+    done = {"Status": "FAILED", "Error": error} if error is not None else {"Status": "FINISHED"}
+    stub.add_response("describe_statement", {"Id": switch, **done}, {"Id": switch})
 
 
 def expect_statement(stub: Stubber, statement_id: str, session_id: str, value: int) -> None:
@@ -331,18 +333,7 @@ def test_a_session_whose_tenant_could_not_be_set_is_left_behind(client) -> None:
         expect_tenant_session(stub, "session-10")
         expect_statement(stub, "q1", "session-10", 1)
         # Given a kept session in which setting the next query's tenant fails
-        stub.add_response(
-            "execute_statement",
-            {"Id": "switch"},
-            {
-                "Sql": SET_TENANT_SQL,
-                "Parameters": [{"name": "tenant_id", "value": "globex"}],
-                "SessionId": "session-10",
-            },
-        )
-        stub.add_response(
-            "describe_statement", {"Id": "switch", "Status": "FAILED", "Error": "internal"}, {"Id": "switch"}
-        )
+        expect_tenant_switch(stub, "session-10", "globex", error="internal")
         assert store.query("acme", "SELECT 1", []) == ([], [(1,)])
         # Then that query fails before its statement runs (the stub would reject an unrecorded call)
         with pytest.raises(StoreUnavailable, match="statement failed: internal"):

@@ -17,22 +17,15 @@ from tenant_analytics.cdc.sink import FailureSink, SqsFailureSink
 from tenant_analytics.cdc.store import RealtimeStore
 from tenant_analytics.errors import InvalidInput, StoreUnavailable, UnknownTenant
 from tenant_analytics.pipeline import runtime as pipeline_runtime
-from tenant_analytics.settings import get_settings
+from tenant_analytics.settings import StoreConfig, get_settings
 from tenant_analytics.stores.factory import postgres_conninfo
 
 
 @cache
 def realtime_store() -> RealtimeStore:
     """Return the store holding the realtime bins (CDC_STORE_ID in STORES), its schema ensured."""
-    settings, cdc = get_settings(), get_cdc_settings()
-    cfg = settings.stores.get(cdc.store_id)
-    if cfg is None or cfg.engine != "postgres":
-        raise InvalidInput(
-            f"realtime store '{cdc.store_id}' is not a configured postgres store"
-            f" (configured: {sorted(settings.stores)})",
-            field="CDC_STORE_ID",
-        )
-    store = RealtimeStore(postgres_conninfo(cfg), store_id=cdc.store_id)
+    store_id, cfg = _realtime_config()
+    store = RealtimeStore(postgres_conninfo(cfg), store_id=store_id)
     store.ensure_schema(if_missing=True)
     return store
 
@@ -41,6 +34,11 @@ def realtime_store() -> RealtimeStore:
 def realtime_reader() -> RealtimeStore:
     """The store of the realtime bins as the query path reads it: as its STORES entry logs in (on AWS the query
     login), creating nothing (the deployment's setup and the aggregator do)."""
+    store_id, cfg = _realtime_config()
+    return RealtimeStore(cfg.query_dsn or postgres_conninfo(cfg), store_id=store_id)
+
+
+def _realtime_config() -> tuple[str, StoreConfig]:
     settings, cdc = get_settings(), get_cdc_settings()
     cfg = settings.stores.get(cdc.store_id)
     if cfg is None or cfg.engine != "postgres":
@@ -49,7 +47,7 @@ def realtime_reader() -> RealtimeStore:
             f" (configured: {sorted(settings.stores)})",
             field="CDC_STORE_ID",
         )
-    return RealtimeStore(cfg.query_dsn or postgres_conninfo(cfg), store_id=cdc.store_id)
+    return cdc.store_id, cfg
 
 
 @cache

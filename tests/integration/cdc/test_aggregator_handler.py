@@ -13,6 +13,7 @@ import boto3
 import psycopg
 import pytest
 from moto import mock_aws
+from registry_tables import create_tenants_table
 
 from tenant_analytics.aws import clients
 from tenant_analytics.cdc import runtime
@@ -89,12 +90,7 @@ def register_tenants_of(*files: Path) -> None:
     """Create the tenants table and register every account the captured changes name."""
     from tenant_analytics.pipeline import runtime as pipeline_runtime
 
-    boto3.client("dynamodb", region_name="us-east-1").create_table(
-        TableName=get_settings().tenants_table,
-        KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "tenant_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_tenants_table(boto3.client("dynamodb", region_name="us-east-1"), get_settings().tenants_table)
     accounts = set()
     for path in files:
         for line in path.read_text().splitlines():

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from registry_tables import create_cursors_table, create_tenants_table
 
 from tenant_analytics.pipeline.cursors import CursorState, CursorStore
 from tenant_analytics.pipeline.models import (
@@ -38,24 +39,8 @@ STORES = {"aurora-1": StoreConfig(engine="postgres", tier="aurora", dsn="postgre
 def tables() -> Iterator[tuple[TenantRegistry, CursorStore]]:
     with mock_aws():
         ddb = boto3.resource("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="tenants",
-            KeySchema=[{"AttributeName": "tenant_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "tenant_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        ddb.create_table(
-            TableName="cursors",
-            KeySchema=[
-                {"AttributeName": "tenant_id", "KeyType": "HASH"},
-                {"AttributeName": "stream", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "tenant_id", "AttributeType": "S"},
-                {"AttributeName": "stream", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_tenants_table(ddb)
+        create_cursors_table(ddb)
         registry = TenantRegistry(ddb, "tenants", STORES, PlacementBudgets())
         cursors = CursorStore(ddb, "cursors")
         registry.add("acme", "https://src/acme")
