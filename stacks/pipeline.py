@@ -225,9 +225,7 @@ class PipelineStack(Stack):
         ).function
         self.functions["start"] = self.starter
         self.functions["setup"] = self.setup
-        self.schedule = HourlySchedule(
-            self, "Schedule", state_machine=self.state_machine, starter=self.starter, key=data_key
-        )
+        self.schedule = HourlySchedule(self, "Schedule", pipeline=self.pipeline, starter=self.starter, key=data_key)
         self.refresh_schedule = FunctionSchedule(
             self,
             "RefreshSchedule",

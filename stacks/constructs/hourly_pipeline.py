@@ -46,9 +46,21 @@ class HourlyPipeline(Construct):
         self.log_group = encrypted_log_group(
             self, "ExecutionLogs", key=logs_key, name=f"/aws/vendedlogs/states/{c.HOURLY_STATE_MACHINE}"
         )
+        # Executions carry tenants' batch state: encrypted with a key of the platform's, not an AWS-owned one. A key
+        # of this stack's own, so that its policy can name the state machine without a reference between stacks.
+        self.execution_key = kms.Key(
+            self,
+            "ExecutionKey",
+            alias=f"alias/{c.PROJECT}/hourly-executions",
+            description="Execution data of the hourly state machine",
+            enable_key_rotation=True,
+        )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
+            encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(
+                self.execution_key, Duration.minutes(5)
+            ),
             state_machine_name=c.HOURLY_STATE_MACHINE,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_file(str(ASL_PATH)),
@@ -104,6 +116,21 @@ class HourlyPipeline(Construct):
                 ANY_RESOURCE,
                 *(resource_finding(self, f"{function.function_arn}:*") for function in functions.values()),
             ),
+        )
+
+    def grant_start(self, grantee: iam.IGrantable) -> None:
+        """Let ``grantee`` start executions: the input is encrypted with the execution key, for this machine only."""
+        self.state_machine.grant_start_execution(grantee)
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey"],
+                resources=[self.execution_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:EncryptionContext:aws:states:stateMachineArn": self.state_machine.state_machine_arn
+                    }
+                },
+            )
         )
 
 
@@ -174,7 +201,7 @@ class HourlySchedule(FunctionSchedule):
         scope: Construct,
         construct_id: str,
         *,
-        state_machine: sfn.IStateMachine,
+        pipeline: HourlyPipeline,
         starter: lambda_.IFunction,
         key: kms.IKey,
     ) -> None:
@@ -189,4 +216,4 @@ class HourlySchedule(FunctionSchedule):
             key=key,
             max_event_age=Duration.hours(1),
         )
-        state_machine.grant_start_execution(starter)
+        pipeline.grant_start(starter)

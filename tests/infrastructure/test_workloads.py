@@ -588,3 +588,15 @@ def test_spark_roles_read_their_two_code_objects_not_the_whole_asset_bucket(synt
         ]
         assert [a for a, _ in on_assets] == ["s3:GetObject", "s3:GetObject"], role
         assert all(r.endswith((".py", ".zip")) for _, r in on_assets), on_assets
+
+
+def test_executions_are_encrypted_with_a_rotating_key_of_the_platform(synth: SynthResult) -> None:
+    ((stack, _, machine),) = synth.resources("AWS::StepFunctions::StateMachine")
+    encryption = machine["Properties"]["EncryptionConfiguration"]
+    assert encryption["Type"] == "CUSTOMER_MANAGED_KMS_KEY"
+    key_id = encryption["KmsKeyId"]["Fn::GetAtt"][0]
+    assert synth.templates[stack]["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
+    # and the start function, which passes each execution its input, may encrypt for this machine only
+    starts = [s for s in _role_statements(synth, "start") if "kms:GenerateDataKey" in _as_list(s["Action"])]
+    assert [s["Resource"] for s in starts] == [{"Fn::GetAtt": [key_id, "Arn"]}]
+    assert "kms:EncryptionContext:aws:states:stateMachineArn" in starts[0]["Condition"]["StringEquals"]
