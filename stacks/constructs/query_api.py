@@ -98,6 +98,12 @@ class QueryApi(Construct):
                 api_key_required=True,
             ),
         )
+        # API Gateway writes its execution logs (INFO) to a group it would create unencrypted: made here first, under
+        # the logs key, before the stage that writes to it.
+        execution_logs = encrypted_log_group(
+            self, "ExecutionLogs", key=logs_key, name=f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{STAGE}"
+        )
+        self.api.deployment_stage.node.add_dependency(execution_logs)
         self.api.add_gateway_response(
             "InvalidBody",
             type=apigw.ResponseType.BAD_REQUEST_BODY,

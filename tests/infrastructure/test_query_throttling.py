@@ -115,3 +115,16 @@ def test_what_the_gateway_answers_by_itself_keeps_the_apis_error_shape(synth: Sy
         template = props["ResponseTemplates"]["application/json"]
         body = json.loads(template.replace("$context.error.message", "Unauthorized"))
         assert body == {"error": {"code": code, "message": "Unauthorized", "field": None}}
+
+
+def test_the_stages_execution_logs_go_to_a_group_made_first_under_the_logs_key(synth: SynthResult) -> None:
+    groups = _resources(synth, "AWS::Logs::LogGroup")
+    (logical, group) = next(
+        (k, g) for k, g in groups.items() if "API-Gateway-Execution-Logs_" in json.dumps(g.get("LogGroupName"))
+    )
+    (rest_api,) = _resources(synth, "AWS::ApiGateway::RestApi")
+    assert group["LogGroupName"] == {"Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": rest_api}, "/api"]]}
+    assert "KmsKeyId" in group and group["RetentionInDays"] == 365
+    # created before the stage starts writing (API Gateway would otherwise create it, unencrypted)
+    ((_, _, stage),) = [r for r in synth.resources("AWS::ApiGateway::Stage") if r[0] == "QueryApi"]
+    assert logical in stage["DependsOn"]
