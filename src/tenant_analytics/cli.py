@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="the incremental models (SQL files, refreshed in DAG order)")
     model_actions = models.add_subparsers(dest="action", required=True)
-    model_actions.add_parser("list", help="each model: domain, grain, inputs, and how it refreshes")
+    model_actions.add_parser("list", help="each model: domain, inputs and grain, in dependency order")
     validate = model_actions.add_parser(
         "validate",
         help="check model files against both compilers; exit 1 naming each file and construct, exit 2 when the"
