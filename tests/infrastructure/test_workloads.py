@@ -395,6 +395,15 @@ def test_alarms_notify_the_encrypted_topic(synth: SynthResult) -> None:
     } <= metrics
     assert all(props["AlarmActions"] for props in alarms)
     synth.template("Monitoring").resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    # CloudWatch may use the topic's key for this account's alarms only
+    keys = [r["Properties"] for s, _, r in synth.resources("AWS::KMS::Key") if s == "Monitoring"]
+    (grant,) = [
+        statement
+        for key in keys
+        for statement in key["KeyPolicy"]["Statement"]
+        if statement.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert grant["Condition"] == {"StringEquals": {"aws:SourceAccount": "111111111111"}}
 
 
 def test_a_platform_without_tenants_is_not_stale_but_a_pipeline_that_stopped_starting_is(synth: SynthResult) -> None:
