@@ -146,6 +146,10 @@ class PublishResult(BaseModel):
         default_factory=list, description="tenants of a failure the publish step could not record (see error)"
     )
     error: StateError | None = None
+    more_errors: list[StateError] = Field(
+        default_factory=list,
+        description="the errors of further re-runs whose failure could not be recorded (the first is 'error')",
+    )
 
     def merge(self, other: PublishResult) -> None:
         """Add ``other``'s outcome (a re-run of some of this batch's tenants) to this one."""
@@ -159,7 +163,8 @@ class PublishResult(BaseModel):
         lags = [lag for lag in (self.freshness_lag_seconds, other.freshness_lag_seconds) if lag is not None]
         self.freshness_lag_seconds = max(lags) if lags else None
         self.unrecorded_tenants += other.unrecorded_tenants
-        self.error = self.error or other.error
+        errors = [e for e in (self.error, *self.more_errors, other.error, *other.more_errors) if e is not None]
+        self.error, self.more_errors = (errors[0], errors[1:]) if errors else (None, [])
 
 
 class BatchState(BaseModel):

@@ -66,11 +66,11 @@ def test_re_runs_are_merged_into_the_batch_they_came_from_and_the_execution_ends
     # Given the first pass split b0, and the re-runs published: a loaded, b failed alone, c's publish unrecorded
     first = collect_round(
         round_of(
-            [Batch(batch_id="b0", tenants=["a", "b", "c"]), Batch(batch_id="b1", tenants=["e"])],
+            [Batch(batch_id="b0", tenants=["a", "b", "c", "d"]), Batch(batch_id="b1", tenants=["e"])],
             [
                 PublishResult(
                     batch_id="b0",
-                    retried_alone=["a", "b", "c"],
+                    retried_alone=["a", "b", "c", "d"],
                     records_exported=9,
                     records_by_stream={"tickets": 9},
                 ),
@@ -92,6 +92,9 @@ def test_re_runs_are_merged_into_the_batch_they_came_from_and_the_execution_ends
         PublishResult(
             batch_id="b0-c", unrecorded_tenants=["c"], error=StateError(Error="States.Timeout", Cause="registry")
         ),
+        PublishResult(
+            batch_id="b0-d", unrecorded_tenants=["d"], error=StateError(Error="Lambda.ServiceException", Cause="503")
+        ),
     ]
 
     # When the second pass is collected
@@ -100,11 +103,13 @@ def test_re_runs_are_merged_into_the_batch_they_came_from_and_the_execution_ends
     # Then nothing runs again, and b0's outcome adds up its re-runs; b1's is untouched
     assert final.batches == []
     b0, b1 = final.outcomes
-    assert b0.batch_id == "b0" and b0.retried_alone == ["a", "b", "c"]
-    assert b0.loaded == ["a"] and b0.failed == [failure] and b0.unrecorded_tenants == ["c"]
+    assert b0.batch_id == "b0" and b0.retried_alone == ["a", "b", "c", "d"]
+    assert b0.loaded == ["a"] and b0.failed == [failure] and b0.unrecorded_tenants == ["c", "d"]
     assert b0.records_exported == 9 + 4 + 2 and b0.records_by_stream == {"tickets": 14, "users": 1}
     assert b0.records_quarantined == 1 and b0.freshness_lag_seconds == 400
+    # and every unrecorded failure keeps its error, not only the first
     assert b0.error is not None and b0.error.error == "States.Timeout"
+    assert [e.error for e in b0.more_errors] == ["Lambda.ServiceException"]
     assert b1 == PublishResult(batch_id="b1", loaded=["e"], freshness_lag_seconds=100)
 
 
