@@ -148,7 +148,7 @@ def _aggregate(
                 todo = [(s, r) for s, r in todo if s < cut]
                 items = [p for p in items if p.sequence < cut]
             outcome.rejected = tuple(rejections[:delivered])
-            on_time, late, watermark = _plan(items, tx.watermark, config, opts, outcome, keys)
+            on_time, late, watermark = _plan(items, tx.watermark, opts, outcome, keys)
             checkpoint = todo[-1][0] if todo else None
             prune = watermark - opts.allowed_lateness - opts.dedupe_margin if watermark is not None else None
             if checkpoint is not None:
@@ -279,7 +279,6 @@ def _by_sequence(records: Sequence[StreamRecord]) -> list[tuple[int, StreamRecor
 def _plan(
     items: Sequence[Parsed],
     previous_watermark: datetime | None,
-    config: CdcConfig,
     opts: AggregatorOptions,
     tally: _Tally,
     keys: dict[int, tuple[tuple[str, str, int], ...]],
@@ -304,7 +303,7 @@ def _plan(
     late: list[PendingChange] = []
     seen: set[str] = set()
     for sequence, change in changes:
-        increments = keys[id(change)] if id(change) in keys else increment_keys(change, config)
+        increments = keys[id(change)]  # every change went through _storable
         if not increments:
             tally.ignored["snapshot" if change.snapshot else "no_metric"] += 1
             continue

@@ -18,8 +18,8 @@ from tenant_analytics.constants import OPERATIONAL_MODELS, OPERATIONAL_STORE_ID
 from tenant_analytics.errors import InvalidInput, TenantAnalyticsError, one_line
 from tenant_analytics.stores.postgres import PostgresStore
 from tenant_analytics.stores.redshift import RedshiftDataStore
-from tenant_analytics.tenants.models import TenantStatus, Tier
-from tenant_analytics.tenants.registry import TenantRegistry
+from tenant_analytics.tenants.models import Tier
+from tenant_analytics.tenants.registry import RUNNABLE_STATUSES, TenantRegistry
 
 from .load import StoreOpener
 from .models import BatchState, ModelRefresh, RefreshResult, TenantFailure
@@ -120,9 +120,8 @@ def _refresh_and_export(
     return done
 
 
-# Tenants whose operational copy the schedule keeps current: a suspended tenant is not served, a migrating one's
-# rows are moving between stores.
-_EXPORTED_STATUSES = (TenantStatus.ACTIVE, TenantStatus.FAILED)
+# The schedule keeps the operational copy of the tenants the runs own (RUNNABLE_STATUSES): a suspended tenant is
+# not served, a migrating one's rows are moving between stores.
 
 
 def refresh_scheduled(
@@ -133,7 +132,7 @@ def refresh_scheduled(
     so their hot dashboards on Aurora are as fresh as the models. A store whose refresh fails is not exported."""
     on_redshift: dict[str, list[str]] = defaultdict(list)
     for tenant in registry.list():
-        if tenant.tier is Tier.REDSHIFT and tenant.status in _EXPORTED_STATUSES:
+        if tenant.tier is Tier.REDSHIFT and tenant.status in RUNNABLE_STATUSES:
             on_redshift[tenant.store].append(tenant.tenant_id)
     result = RefreshResult()
     for store_id in store_ids:
