@@ -3,11 +3,11 @@
 Every source table a model reads, and every summary table another model reads, gets ``models."changes:<input>"``
 (``__seq``, ``__sign``, the input's columns) and a trigger function ``models."capture:<input>"()`` appending the old
 (-1) and new (+1) images of the rows each statement changed, all under one value of ``models.change_seq``.
-TRUNCATE of a source appends a marker to ``models.truncations``. The capture function holds a shared advisory lock
-until its transaction ends; a refresh reads the sequence's last value under that lock taken exclusively, so every
-change at or below the value it reads is committed and visible to its snapshot, and none above it is
-(:func:`snapshot_at_high_water`). Images every reader has consumed are deleted after the refreshes commit
-(:func:`prune_consumed`).
+TRUNCATE of a source appends a marker to ``models.truncations``. The capture function holds its input's capture
+lock shared until its transaction ends; a refresh reads the sequence's last value holding the locks of the model's
+inputs exclusively, so every change of those inputs at or below the value it reads is committed and visible to its
+snapshot, and none above it is (:func:`snapshot_at_high_water`). Writers of other tables never delay it. Images
+every reader has consumed are deleted after the refreshes commit (:func:`prune_consumed`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ Connection = psycopg.Connection[tuple[Any, ...]]
 
 ALL_TENANTS = ""  # watermark row that applies to every tenant
 SEQ = "__seq"  # change-table column: the capturing statement's value of models.change_seq
+# Advisory locks of the capture: (class, hashtext(input)) per input, and the store-wide hashtext(class) that every
+# capture also holds shared, which is what refreshes of releases before per-input locks wait on.
 _CAPTURE_LOCK = "tenant_analytics.models.capture"
 _TRUNCATE_FROM_BYTES = 1 << 20  # a change table this large is truncated rather than deleted from, when it can be
 # A model without a successful refresh for this long stops holding back its inputs' change images (prune_consumed).
@@ -117,7 +119,9 @@ def _capture_function(
 DECLARE
     statement_seq bigint;
 BEGIN
-    -- held until commit: a refresh reads the high-water mark only when no capturing transaction is in flight
+    -- held until commit: a refresh of a reader of this input takes its high-water mark only when no transaction
+    -- capturing into the input is in flight (and a refresh of an earlier release, when no capture at all is)
+    PERFORM pg_advisory_xact_lock_shared(hashtext({lock}), hashtext({input}));
     PERFORM pg_advisory_xact_lock_shared(hashtext({lock}));
     statement_seq := nextval('{schema}.change_seq');
     IF TG_OP = 'TRUNCATE' THEN
@@ -170,31 +174,83 @@ def retire_change_log(cur: psycopg.Cursor[tuple[Any, ...]]) -> None:
     )
 
 
-@contextlib.contextmanager
-def snapshot_at_high_water(conn: Connection) -> Iterator[tuple[psycopg.Cursor[tuple[Any, ...]], int]]:
-    """Open a REPEATABLE READ transaction whose snapshot holds exactly the changes up to the high-water mark.
-
-    The capture lock is taken exclusively before the transaction: it waits for capturing transactions in flight
-    to end and keeps new ones from logging, so the snapshot, taken by the first query, sees every change at or
-    below the sequence value it reads and none above. Every read of the refresh (change images, inputs' current
-    rows, the summary table) then describes the same moment, which applying deltas relies on.
-    """
+def _try_input_lock(conn: Connection, input_name: str) -> bool:
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_CAPTURE_LOCK,))
-    held = True
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))", (_CAPTURE_LOCK, input_name)
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def _wait_input_lock(conn: Connection, input_name: str) -> None:
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", (_CAPTURE_LOCK, input_name))
+
+
+def _release_input_locks(conn: Connection, inputs: Iterable[str]) -> None:
+    for input_name in inputs:
+        with contextlib.suppress(psycopg.Error), conn.transaction():
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", (_CAPTURE_LOCK, input_name))
+
+
+def lock_inputs(conn: Connection, inputs: Iterable[str]) -> list[str]:
+    """Take the capture locks of ``inputs`` exclusively (session-level); return the inputs, all locked.
+
+    Waits for the transactions capturing into any of them to end, but never while holding another: a writer that
+    captured into one input and goes on to another would otherwise wait for this session while it waits for the
+    writer. So the locks free now are taken, and on the first that is not, they are released and that one is
+    waited for alone, then the others are tried again.
+    """
+    wanted = sorted(set(inputs))
+    waited: str | None = None
+    while True:
+        held = [waited] if waited is not None else []
+        blocked: str | None = None
+        try:
+            for input_name in wanted:
+                if input_name == waited:
+                    continue
+                if not _try_input_lock(conn, input_name):
+                    blocked = input_name
+                    break
+                held.append(input_name)
+        except BaseException:
+            _release_input_locks(conn, held)
+            raise
+        if blocked is None:
+            return held
+        _release_input_locks(conn, held)
+        _wait_input_lock(conn, blocked)
+        waited = blocked
+
+
+@contextlib.contextmanager
+def snapshot_at_high_water(
+    conn: Connection, inputs: Sequence[str]
+) -> Iterator[tuple[psycopg.Cursor[tuple[Any, ...]], int]]:
+    """Open a REPEATABLE READ transaction whose snapshot holds exactly the changes of ``inputs`` up to the high-water
+    mark.
+
+    The inputs' capture locks are taken exclusively before the transaction (:func:`lock_inputs`): that waits for
+    the transactions capturing into them to end and keeps new ones from logging, so the snapshot, taken by the first
+    query, sees every change of those inputs at or below the sequence value it reads and none above (a capture
+    waiting for the locks draws its value after they are released). Every read of the refresh (change images,
+    inputs' current rows, the summary table) then describes the same moment, which applying deltas relies on.
+    Writers of other tables are not waited for: their images are no business of this snapshot.
+    """
+    held = lock_inputs(conn, inputs)
     try:
         with conn.transaction(), conn.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cur.execute("SET LOCAL TimeZone = 'UTC'")  # day and hour buckets are UTC
             cur.execute("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM models.change_seq")
             row = cur.fetchone()
-            cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_CAPTURE_LOCK,))
-            held = False
+            for input_name in held:
+                cur.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", (_CAPTURE_LOCK, input_name))
+            held = []
             yield cur, int(row[0]) if row is not None else 0
     finally:
-        if held:
-            with contextlib.suppress(psycopg.Error), conn.transaction():
-                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_CAPTURE_LOCK,))
+        _release_input_locks(conn, held)
 
 
 def extract_changes(
@@ -381,7 +437,9 @@ def ensure_capture(cur: psycopg.Cursor[tuple[Any, ...]], input_name: str) -> boo
     """Create or update the input's change table, its capture function and triggers.
 
     Returns True when an existing change table had to be rebuilt (a column changed type or vanished), which
-    drops the images not consumed yet: the input's readers then need a full refresh.
+    drops the images not consumed yet: the input's readers then need a full refresh. Replacing the triggers waits
+    for the input's writers in flight, so no transaction still running an earlier capture function outlives this
+    one's commit.
     """
     table = input_table(input_name)
     columns = table_columns(cur, table.db, table.name)

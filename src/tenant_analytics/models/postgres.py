@@ -507,7 +507,7 @@ class PostgresModelEngine:
         scope: tuple[str, ...] | None,
         started: float,
     ) -> RefreshRecord:
-        with snapshot_at_high_water(conn) as (cur, high):
+        with snapshot_at_high_water(conn, model.inputs) as (cur, high):
             cur.execute("SELECT needs_full FROM models.model_state WHERE model = %s", (model.name,))
             state = cur.fetchone()
             if state is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -670,4 +672,111 @@ def test_a_large_fully_consumed_change_table_is_truncated_unless_another_session
         # Then the consumed images were deleted instead, without waiting for it
         assert conn.execute(f"SELECT count(*) FROM {changes}").fetchone() == (0,)
         assert conn.execute(filenode).fetchone() == kept
+        assert_all_equal_full(conn)
+
+
+# ----------------------------------------------------------------------------------------- writers in flight
+
+
+class RefreshInThread:
+    """``engine.refresh(...)`` on a thread of its own, so that the test can act while it runs or waits."""
+
+    def __init__(self, engine: PostgresModelEngine, **kwargs: Any) -> None:
+        self.records: list[Any] = []
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(engine, kwargs), daemon=True)
+        self._thread.start()
+
+    def _run(self, engine: PostgresModelEngine, kwargs: dict[str, Any]) -> None:
+        try:
+            self.records = engine.refresh(PROJECT, **kwargs)
+        except BaseException as exc:  # reported by finished()
+            self.error = exc
+
+    def running_after(self, seconds: float) -> bool:
+        self._thread.join(timeout=seconds)
+        return self._thread.is_alive()
+
+    def finished(self, within: float = 120) -> list[Any]:
+        self._thread.join(timeout=within)
+        assert not self._thread.is_alive(), "the refresh did not finish"
+        if self.error is not None:
+            raise self.error
+        return self.records
+
+
+def test_a_refresh_waits_for_a_writer_of_its_input_and_misses_none_of_its_changes(engine_db: str) -> None:
+    engine = PostgresModelEngine(engine_db)
+    with connect(engine_db) as conn, connect(engine_db) as writer:
+        seed(conn)
+        engine.refresh(PROJECT)
+        # Given a load of events that has written and not committed yet
+        writer.execute("BEGIN")
+        writer.execute(*upsert_event("acme", 4, "sent", 20, 1, 10, "sms", None))
+
+        # When message_status is refreshed meanwhile
+        refresh = RefreshInThread(engine, models=["message_status"])
+
+        # Then it waits for the load (its images must not fall below the mark it reads) and takes its change once in
+        assert refresh.running_after(2), "the refresh did not wait for the load in flight"
+        writer.execute("COMMIT")
+        records = refresh.finished()
+        assert [(r.model, r.mode, r.rows_changed) for r in records] == [("message_status", "incremental", 1)]
+        assert conn.execute("SELECT status FROM models.message_status WHERE message_id = 'm4'").fetchall() == [
+            ("sent",)
+        ]
+        engine.refresh(PROJECT)
+        assert_all_equal_full(conn)
+
+
+def test_a_refresh_does_not_wait_for_writers_of_tables_its_models_do_not_read(engine_db: str) -> None:
+    engine = PostgresModelEngine(engine_db)
+    with connect(engine_db) as conn, connect(engine_db) as writer:
+        seed(conn)
+        engine.refresh(PROJECT)
+        conn.execute(*upsert_event("acme", 2, "delivered", 7, 0, 0, "", None))
+        # Given a load of tickets in flight (a long MERGE of another batch, say)
+        writer.execute("BEGIN")
+        writer.execute(
+            "INSERT INTO support.tickets (tenant_id, ticket_id, created_at, updated_at, priority, channel) "
+            "VALUES ('acme', 1, %s, %s, 'high', 'email')",
+            (T0, T0),
+        )
+        try:
+            # When the messaging models are refreshed
+            messaging = [m.name for m in PROJECT.models if m.domain == "messaging"]
+            refresh = RefreshInThread(engine, models=messaging)
+
+            # Then they are refreshed while the load is still open
+            assert not refresh.running_after(60), "the messaging refresh waited for a load into support.tickets"
+            assert {r.model: r.rows_changed for r in refresh.finished()}["message_status"] == 1
+        finally:
+            writer.execute("COMMIT")
+        engine.refresh(PROJECT)
+        assert_all_equal_full(conn)
+
+
+def test_a_refresh_waiting_for_one_input_holds_no_other_so_a_writer_of_both_goes_on(engine_db: str) -> None:
+    engine = PostgresModelEngine(engine_db)
+    with connect(engine_db) as conn, connect(engine_db) as writer:
+        seed(conn)
+        engine.refresh(PROJECT)
+        # Given a transaction that has changed a template (an input of template_category_daily) and goes on
+        writer.execute("BEGIN")
+        writer.execute("SET LOCAL lock_timeout = '20s'")
+        writer.execute("UPDATE messaging.templates SET category = 'news' WHERE tenant_id = 'acme'")
+
+        # When template_category_daily, which also reads message_status, is refreshed meanwhile
+        refresh = RefreshInThread(engine, models=["template_category_daily"])
+        time.sleep(1.5)  # it is waiting for the templates' writer by now
+
+        # Then the writer may still write message_status (captured for its readers; no row changes here): the
+        # refresh, waiting for templates, does not hold message_status meanwhile, so neither waits for the other
+        writer.execute("UPDATE models.message_status SET status = status WHERE false")
+        writer.execute("COMMIT")
+        records = refresh.finished()
+        assert [(r.model, r.mode) for r in records] == [("template_category_daily", "incremental")]
+        assert conn.execute(
+            "SELECT DISTINCT category FROM models.template_category_daily WHERE tenant_id = 'acme'"
+        ).fetchall() == [("news",)]
         assert_all_equal_full(conn)
