@@ -30,6 +30,9 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED_PREFIX = "__"  # the engine's own aliases and columns start with it (see delta.py, postgres.py)
 # Unqualified words that sqlglot reads as columns but the databases evaluate per session or per statement.
 SESSION_VALUES = frozenset({"sysdate", "user", "current_role", "current_user_id"})
+# PostgreSQL's system columns, which every table has: they change when a row is updated or moved, or differ per
+# table, and Redshift has none (OID, a system column before PostgreSQL 12, is a reserved word there).
+SYSTEM_COLUMNS = frozenset({"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid", "oid"})
 
 
 class ModelError(InvalidInput):
@@ -50,6 +53,7 @@ class Model:
 
     ``sql`` is the SELECT as written (with its ``ref``/``source`` calls); ``query`` is the canonical parsed form
     with inputs resolved to tables (``models.<name>`` for refs) and GROUP BY equal to ``grain_expressions``.
+    ``group_by_names`` are the output columns the SELECT's GROUP BY named by a bare name (``GROUP BY day``).
     """
 
     name: str
@@ -62,6 +66,7 @@ class Model:
     sql: str
     query: exp.Select = field(compare=False, repr=False)
     grain_expressions: tuple[exp.Expression, ...] = field(compare=False, repr=False)
+    group_by_names: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -174,14 +179,19 @@ def _parse_model(path: Path, domain: str | None) -> Model:
         raise ModelError(path, f"set operation {kind}: a model is one SELECT ... GROUP BY", construct="set operation")
     if not isinstance(query, exp.Select):
         raise ModelError(path, f"a model is one SELECT ... GROUP BY, found {query.key.upper()}", construct="syntax")
+    _check_locks(path, query)  # first: FOR UPDATE OF t names the alias t as if it were a table
     _check_tables(path, query, refs, sources)
     _check_reserved_names(path, query)
+    _check_system_columns(path, query)
+    _check_parameters(path, query)
     columns = _output_columns(path, query)
     _qualify_columns(path, query, columns)
     _check_joins(path, query)
     grain_expressions = _grain_expressions(path, query, grain, columns)
     _check_tenant_column(path, query, grain_expressions[0])
     _check_grouped(path, query, columns, grain, grain_expressions)
+    _check_aggregates(path, query)
+    group_by_names = _group_by_names(query, columns)
     query.set("group", exp.Group(expressions=[e.copy() for e in grain_expressions]))
     return Model(
         name=name,
@@ -194,14 +204,15 @@ def _parse_model(path: Path, domain: str | None) -> Model:
         sql=body,
         query=query,
         grain_expressions=grain_expressions,
+        group_by_names=group_by_names,
     )
 
 
 def load_project(directory: Path | None = None) -> ModelProject:
     """Parse every ``<domain>/<name>.sql`` under ``directory`` (default: the packaged models) into a project.
 
-    Returns the models in topological order; raises ModelError for the first unusable file, an unknown ref or a
-    cycle, naming the file and the problem.
+    Returns the models in topological order; raises ModelError for the first unusable file, an unknown ref, an
+    ambiguous GROUP BY name or a cycle, naming the file and the problem.
     """
     root = directory or PACKAGED_SQL
     models = [parse_model(path) for path in model_files(root)]
@@ -217,7 +228,8 @@ def model_files(directory: Path) -> list[Path]:
 
 
 def order_models(models: Sequence[Model]) -> tuple[Model, ...]:
-    """Return ``models`` in topological order; raises ModelError on duplicate names, unknown refs and cycles."""
+    """Return ``models`` in topological order; raises ModelError on duplicate names, unknown refs, ambiguous GROUP BY
+    names and cycles."""
     ordered, errors = _dag(models, {})
     if errors:
         raise errors[0]
@@ -225,8 +237,9 @@ def order_models(models: Sequence[Model]) -> tuple[Model, ...]:
 
 
 def dag_errors(models: Sequence[Model], unparsed: Mapping[str, Path]) -> list[ModelError]:
-    """Return every DAG problem of ``models``: duplicate names, unknown refs and each cycle. A ref to a name in
-    ``unparsed`` (model name -> file that failed to parse) is reported as a ref to a file with errors."""
+    """Return every DAG problem of ``models``: duplicate names, unknown refs, GROUP BY names that an input's columns
+    make ambiguous, and each cycle. A ref to a name in ``unparsed`` (model name -> file that failed to parse) is
+    reported as a ref to a file with errors."""
     return _dag(models, unparsed)[1]
 
 
@@ -250,6 +263,7 @@ def _dag(models: Sequence[Model], unparsed: Mapping[str, Path]) -> tuple[tuple[M
                 errors.append(
                     ModelError(model.path, f"unknown ref '{ref}': no model file {ref}.sql", construct="unknown ref")
                 )
+        errors.extend(_group_by_name_errors(model, by_name))
     ordered: list[Model] = []
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
 
@@ -336,6 +350,45 @@ def _check_reserved_names(path: Path, query: exp.Select) -> None:
             )
 
 
+def _check_locks(path: Path, query: exp.Select) -> None:
+    lock = next(query.find_all(exp.Lock), None)
+    if lock is not None:
+        raise ModelError(
+            path,
+            f"{lock.sql('postgres')} locks the rows it reads: PostgreSQL refuses a locking clause with GROUP BY (in a "
+            f"subquery it would block the input's writers during every refresh); remove it",
+            construct="locking clause",
+        )
+
+
+def _resolved_name(identifier: exp.Identifier) -> str:
+    """The name as PostgreSQL resolves it: an unquoted identifier folded to lower case, a quoted one as written."""
+    return identifier.name if identifier.quoted else identifier.name.lower()
+
+
+def _check_system_columns(path: Path, query: exp.Select) -> None:
+    for column in query.find_all(exp.Column):
+        if isinstance(column.this, exp.Identifier) and _resolved_name(column.this) in SYSTEM_COLUMNS:
+            raise ModelError(
+                path,
+                f"column {column.sql('postgres')} is the system column {_resolved_name(column.this)}, whose value "
+                f"changes when a row is updated or moved, or differs per table, and which Redshift does not have; read "
+                f"a column of the table instead",
+                construct="system column",
+            )
+
+
+def _check_parameters(path: Path, query: exp.Select) -> None:
+    parameter = next(query.find_all(exp.Parameter, exp.Placeholder), None)
+    if parameter is not None:
+        raise ModelError(
+            path,
+            f"parameter {parameter.sql('postgres')}: nothing binds a value to it when the model is refreshed; write "
+            f"the value",
+            construct="parameter",
+        )
+
+
 def _from_items(query: exp.Select) -> list[exp.Expression]:
     """The query's FROM item and joined items (tables, subqueries), in order."""
     found = query.args.get("from_")
@@ -344,6 +397,12 @@ def _from_items(query: exp.Select) -> list[exp.Expression]:
 
 def _alias(item: exp.Expression) -> str:
     return item.alias_or_name if isinstance(item, exp.Table) else item.alias
+
+
+def _resolved_alias(item: exp.Expression) -> str:
+    alias = item.args.get("alias")
+    identifier = alias.this if alias is not None else item.this
+    return _resolved_name(identifier) if isinstance(identifier, exp.Identifier) else _alias(item)
 
 
 def is_session_value(column: exp.Column) -> bool:
@@ -405,6 +464,15 @@ def _check_joins(path: Path, query: exp.Select) -> None:
     """Every join must equate a column of the joined input with one of another input, and the inputs must all be
     joined on ``tenant_id`` (a comma join's condition is the WHERE clause)."""
     aliases = [_alias(item) for item in _from_items(query)]
+    resolved = [_resolved_alias(item) for item in _from_items(query)]
+    for position, alias in enumerate(aliases):
+        if resolved[position] in resolved[:position]:
+            raise ModelError(
+                path,
+                f"two inputs are called {alias} (a name without double quotes is not case-sensitive); give each "
+                f"input its own alias",
+                construct="join",
+            )
     linked = {alias: alias for alias in aliases}  # union-find of the inputs equated on tenant_id
 
     def root(alias: str) -> str:
@@ -519,6 +587,56 @@ def _check_grouped(
             )
 
 
+def _at_level(node: exp.Expr, query: exp.Select) -> bool:
+    """Whether ``node`` belongs to ``query`` itself rather than to a subquery of it."""
+    return node.find_ancestor(exp.Select) is query
+
+
+def _aggregate_call(aggregate: exp.AggFunc) -> exp.Expr:
+    """The whole call of an aggregate: with its FILTER (WHERE ...) and WITHIN GROUP (ORDER BY ...), if any."""
+    call: exp.Expr = aggregate
+    while isinstance(call.parent, exp.Filter | exp.WithinGroup) and call.arg_key == "this":
+        call = call.parent
+    return call
+
+
+def _check_aggregates(path: Path, query: exp.Select) -> None:
+    """Reject what PostgreSQL and Redshift refuse when the query runs: an aggregate or window function in WHERE or
+    in a JOIN condition, and one inside an aggregate's arguments, FILTER or WITHIN GROUP."""
+    where = query.args.get("where")
+    places = [("WHERE", where.this if where is not None else None)]
+    for join, item in zip(query.args.get("joins") or [], _from_items(query)[1:], strict=True):
+        places.append((f"the ON condition of the join of {_alias(item)}", join.args.get("on")))
+    for place, condition in places:
+        for node in condition.find_all(exp.AggFunc, exp.Window) if condition is not None else []:
+            if _at_level(node, query):
+                kind, advice = (
+                    ("window function", "window functions are computed after grouping; remove it")
+                    if isinstance(node, exp.Window)
+                    else ("aggregate", "filter groups with HAVING instead")
+                )
+                raise ModelError(
+                    path,
+                    f"{place} uses the {kind} {node.sql('postgres')}, which PostgreSQL and Redshift refuse there: "
+                    f"rows are joined and filtered before they are grouped; {advice}",
+                    construct=f"{kind} in WHERE" if place == "WHERE" else f"{kind} in JOIN",
+                )
+    for aggregate in query.find_all(exp.AggFunc):
+        call = _aggregate_call(aggregate)
+        if not _at_level(aggregate, query) or isinstance(call.parent, exp.Window):
+            continue  # a subquery's own, or a window function (SUM(COUNT(*)) OVER (...) sums the groups' counts)
+        for inner in call.find_all(exp.AggFunc, exp.Window):
+            if inner is not aggregate and _at_level(inner, query):
+                kind = "window function" if isinstance(inner, exp.Window) else "aggregate"
+                raise ModelError(
+                    path,
+                    f"aggregate {call.sql('postgres')} contains the {kind} {inner.sql('postgres')}: PostgreSQL and "
+                    f"Redshift refuse {kind}s inside an aggregate; aggregate once here, and aggregate this model's "
+                    f"column again in a model that refs it",
+                    construct=f"nested {kind}",
+                )
+
+
 def _normalised(expression: exp.Expression) -> exp.Expression:
     """A copy with identifiers as PostgreSQL resolves them: unquoted ones folded to lower case, quotes dropped
     where they change nothing (``e."tenant_id"`` is ``e.tenant_id``)."""
@@ -548,6 +666,13 @@ def _output_columns(path: Path, query: exp.Select) -> tuple[str, ...]:
             )
         if name in names:
             raise ModelError(path, f"output column '{name}' appears twice", construct="grain")
+        if name in SYSTEM_COLUMNS:
+            raise ModelError(
+                path,
+                f"output column '{name}' has the name of a system column, which a PostgreSQL table cannot have as a "
+                f"column (and OID is a reserved word on Redshift); rename it",
+                construct="system column",
+            )
         names.append(name)
     return tuple(names)
 
@@ -597,3 +722,63 @@ def _group_key_name(key: exp.Expression, projections: dict[str, exp.Expression])
     if isinstance(key, exp.Column) and not key.table and key.name in projections:
         return key.name
     return None
+
+
+def _group_by_names(query: exp.Select, columns: Sequence[str]) -> tuple[str, ...]:
+    """The output columns that the query's GROUP BY names by a bare name (which ``_qualify_columns`` left alone)."""
+    group = query.args.get("group")
+    keys = group.expressions if group is not None else []
+    return tuple(k.name for k in keys if isinstance(k, exp.Column) and not k.table and k.name in columns)
+
+
+def _group_by_name_errors(model: Model, by_name: Mapping[str, Model]) -> list[ModelError]:
+    """A GROUP BY key written as a bare name that is both an output column and (maybe) an input column.
+
+    The loader groups by the output column's expression; PostgreSQL reads a bare GROUP BY name as an input column
+    first (and refuses it when two inputs have one). A ref's columns are its model's output columns; a landed table's
+    are known only as far as this model reads them (``e.created_at``), so any other may exist.
+    """
+    errors: list[ModelError] = []
+    items = _from_items(model.query)
+    for name in model.group_by_names:
+        expression = _unaliased(model.query.expressions[model.columns.index(name)])
+        candidates: list[tuple[str, str]] = []  # (input alias, why it may have a column of that name)
+        for item in items:
+            alias = _alias(item)
+            known = any(  # this model reads <alias>.<name>, so the input has that column
+                c.table == alias and _resolved_name(c.this) == name and _at_level(c, model.query)
+                for c in model.query.find_all(exp.Column)
+            )
+            if isinstance(item, exp.Table) and item.db == MODEL_SCHEMA:
+                parent = by_name.get(item.name)
+                if known or (parent is not None and name in parent.columns):
+                    candidates.append((alias, f"{alias}.{name} is a column of model {item.name}"))
+            elif isinstance(item, exp.Table):
+                shown = input_name_of(item)
+                candidates.append(
+                    (alias, f"{alias}.{name} is a column of {shown}")
+                    if known
+                    else (alias, f"{shown} may have a column {name} (a landed table's columns are not known here)")
+                )
+            else:
+                candidates.append((alias, f"{alias} may have a column {name}"))
+        if not candidates:
+            continue
+        (alias, _), *others = candidates
+        same = (
+            isinstance(expression, exp.Column) and expression.table == alias and _resolved_name(expression.this) == name
+        )
+        if same and not others:
+            continue  # the same column either way
+        reasons = " and ".join(reason for _, reason in candidates)
+        refused = " (PostgreSQL refuses a name that two inputs have)" if others else ""
+        errors.append(
+            ModelError(
+                model.path,
+                f"GROUP BY {name} is ambiguous: this model groups by its output column {name} "
+                f"({expression.sql('postgres')}), but PostgreSQL reads a bare GROUP BY name as an input column first, "
+                f"and {reasons}{refused}; group by the expression or its position, or rename the output column",
+                construct="ambiguous GROUP BY",
+            )
+        )
+    return errors

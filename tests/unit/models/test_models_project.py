@@ -219,3 +219,56 @@ def test_equivalent_spellings_of_a_model_load_as_the_plain_one(tmp_path: Path, c
     assert [e.sql("postgres") for e in spelled.grain_expressions] == ["t.tenant_id", "t.day"]
     if case != "aliased_as_itself":  # whose output columns keep their AS
         assert spelled.query.sql("postgres", comments=False) == plain.query.sql("postgres", comments=False)
+
+
+CHANNEL_DAILY = (
+    "{{ config(grain=['tenant_id', 'day', 'channel']) }}\n"
+    "SELECT t.tenant_id, DATE_TRUNC('day', t.created_at) AS day, COALESCE(t.channel, 'unknown') AS channel, "
+    "COUNT(*) AS n FROM {{ source('support.tickets') }} AS t GROUP BY 1, 2, 3"
+)
+
+
+def test_a_group_by_name_that_is_also_a_column_of_the_model_read_is_rejected(tmp_path: Path) -> None:
+    # Given a model grouping by the bare name of an output column that its parent model also outputs, unread here
+    write(tmp_path, "support/channel_daily.sql", CHANNEL_DAILY)
+    path = write(
+        tmp_path,
+        "support/relabelled.sql",
+        "{{ config(grain=['tenant_id', 'channel']) }}\n"
+        "SELECT d.tenant_id, UPPER(CAST(d.day AS TEXT)) AS channel, SUM(d.n) AS n FROM {{ ref('channel_daily') }} AS d "
+        "GROUP BY d.tenant_id, channel",
+    )
+
+    # When the project is loaded
+    with pytest.raises(ModelError) as err:
+        load_project(tmp_path)
+
+    # Then the file is rejected: PostgreSQL would group by the parent's channel, not by the relabelled day
+    assert err.value.construct == "ambiguous GROUP BY"
+    assert err.value.message == (
+        f"{path}: GROUP BY channel is ambiguous: this model groups by its output column channel (UPPER(CAST(d.day AS "
+        f"TEXT))), but PostgreSQL reads a bare GROUP BY name as an input column first, and d.channel is a column of "
+        f"model channel_daily; group by the expression or its position, or rename the output column"
+    )
+
+
+def test_a_group_by_name_that_no_input_has_is_the_output_column(tmp_path: Path) -> None:
+    # Given a model grouping by the bare name of an output column that the model it reads does not output
+    write(tmp_path, "support/channel_daily.sql", CHANNEL_DAILY)
+    write(
+        tmp_path,
+        "support/monthly.sql",
+        "{{ config(grain=['tenant_id', 'month', 'channel']) }}\n"
+        "SELECT d.tenant_id, DATE_TRUNC('month', d.day) AS month, d.channel, SUM(d.n) AS n "
+        "FROM {{ ref('channel_daily') }} AS d GROUP BY d.tenant_id, month, channel",
+    )
+
+    # When the project is loaded
+    model = load_project(tmp_path).get("monthly")
+
+    # Then it groups by the output columns' expressions, as PostgreSQL does
+    assert [e.sql("postgres") for e in model.grain_expressions] == [
+        "d.tenant_id",
+        "DATE_TRUNC('MONTH', d.day)",
+        "d.channel",
+    ]

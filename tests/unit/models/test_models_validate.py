@@ -303,3 +303,209 @@ def test_files_that_cannot_be_read_or_parsed_are_findings_and_the_other_files_ar
         if name.startswith("open_"):  # then the tokenizer quotes the text around the unterminated token
             message = message[: len(f"{path}: {problem}")]
         assert (findings[name].file, findings[name].construct, message) == (str(path), construct, f"{path}: {problem}")
+
+
+def for_update(clause: str) -> str:
+    return model("COUNT(*)") + f" {clause}"
+
+
+# Constructs that PostgreSQL or Redshift refuse when the model runs, or that read values no row holds, which the loader
+# used to let through: the file is rejected, naming the construct and the problem.
+REFUSED = {
+    "for_update": (
+        for_update("FOR UPDATE"),
+        "locking clause",
+        "FOR UPDATE locks the rows it reads: PostgreSQL refuses a locking clause with GROUP BY (in a subquery it would "
+        "block the input's writers during every refresh); remove it",
+    ),
+    "for_share": (for_update("FOR SHARE"), "locking clause", "FOR SHARE locks the rows it reads"),
+    "for_no_key_update": (for_update("FOR NO KEY UPDATE"), "locking clause", "FOR NO KEY UPDATE locks the rows"),
+    "for_key_share_of": (for_update("FOR KEY SHARE OF t NOWAIT"), "locking clause", "FOR KEY SHARE OF t NOWAIT locks"),
+    "for_update_in_subquery": (
+        model("COUNT(*)", source=f"(SELECT * FROM {SRC} AS u FOR UPDATE) AS t"),
+        "locking clause",
+        "FOR UPDATE locks the rows it reads",
+    ),
+    "sum_of_count": (
+        model("SUM(COUNT(t.ticket_id))"),
+        "nested aggregate",
+        "aggregate SUM(COUNT(t.ticket_id)) contains the aggregate COUNT(t.ticket_id): PostgreSQL and Redshift refuse "
+        "aggregates inside an aggregate; aggregate once here, and aggregate this model's column again in a model that "
+        "refs it",
+    ),
+    "max_of_sum": (
+        model("MAX(SUM(t.ticket_id))"),
+        "nested aggregate",
+        "aggregate MAX(SUM(t.ticket_id)) contains the aggregate SUM(t.ticket_id)",
+    ),
+    "nested_in_having": (
+        model("COUNT(*)") + " HAVING SUM(MAX(t.ticket_id)) > 0",
+        "nested aggregate",
+        "aggregate SUM(MAX(t.ticket_id)) contains the aggregate MAX(t.ticket_id)",
+    ),
+    "aggregate_in_filter": (
+        model("COUNT(*) FILTER (WHERE COUNT(*) > 1)"),
+        "nested aggregate",
+        "aggregate COUNT(*) FILTER(WHERE COUNT(*) > 1) contains the aggregate COUNT(*)",
+    ),
+    "window_in_aggregate": (
+        model("SUM(SUM(t.ticket_id) OVER ())"),
+        "nested window function",
+        "aggregate SUM(SUM(t.ticket_id) OVER ()) contains the window function SUM(t.ticket_id) OVER ()",
+    ),
+    "aggregate_in_where": (
+        model("COUNT(*)", tail="WHERE COUNT(*) > 1"),
+        "aggregate in WHERE",
+        "WHERE uses the aggregate COUNT(*), which PostgreSQL and Redshift refuse there: rows are joined and filtered "
+        "before they are grouped; filter groups with HAVING instead",
+    ),
+    "aggregate_in_join": (
+        model("COUNT(*)", source=f"{TWO} ON u.tenant_id = t.tenant_id AND MAX(u.ticket_id) = t.ticket_id"),
+        "aggregate in JOIN",
+        "the ON condition of the join of u uses the aggregate MAX(u.ticket_id), which PostgreSQL and Redshift refuse",
+    ),
+    "window_in_where": (
+        model("COUNT(*)", tail="WHERE ROW_NUMBER() OVER () > 1"),
+        "window function in WHERE",
+        "WHERE uses the window function ROW_NUMBER() OVER (), which PostgreSQL and Redshift refuse there",
+    ),
+    "ctid": (
+        model("MAX(t.ctid::text)"),
+        "system column",
+        "column t.ctid is the system column ctid, whose value changes when a row is updated or moved, or differs per "
+        "table, and which Redshift does not have; read a column of the table instead",
+    ),
+    "xmin_unqualified": (model("MAX(xmin::text)"), "system column", "column xmin is the system column xmin"),
+    "xmax_upper_case": (
+        model("COUNT(*)", tail="WHERE t.XMAX::text <> '0'"),
+        "system column",
+        "column t.XMAX is the system column xmax",
+    ),
+    "cmin_quoted": (model('MAX(t."cmin"::text)'), "system column", 'column t."cmin" is the system column cmin'),
+    "cmax": (model("MAX(t.cmax::text)"), "system column", "column t.cmax is the system column cmax"),
+    "tableoid": (model("COUNT(DISTINCT t.tableoid)"), "system column", "column t.tableoid is the system column"),
+    "oid_in_join": (
+        model("COUNT(*)", source=f"{TWO} ON u.tenant_id = t.tenant_id AND u.oid = t.oid"),
+        "system column",
+        "column u.oid is the system column oid",
+    ),
+    "system_column_output": (
+        CONFIG + f"SELECT t.tenant_id, {DAY} AS day, COUNT(*) AS xmin FROM {SRC} AS t GROUP BY 1, 2",
+        "system column",
+        "output column 'xmin' has the name of a system column, which a PostgreSQL table cannot have as a column (and "
+        "OID is a reserved word on Redshift); rename it",
+    ),
+    "parameter": (
+        model("COUNT(*)", tail="WHERE t.status = $1"),
+        "parameter",
+        "parameter $1: nothing binds a value to it when the model is refreshed; write the value",
+    ),
+    "placeholder": (model("COUNT(*)", tail="WHERE t.status = %(status)s"), "parameter", "parameter %(status)s"),
+    "alias_twice": (
+        model("COUNT(*)", source=f"{SRC} AS t JOIN {SRC} AS T ON T.tenant_id = t.tenant_id AND T.status = t.status"),
+        "join",
+        "two inputs are called T (a name without double quotes is not case-sensitive); give each input its own alias",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_constructs_the_databases_refuse_or_that_read_no_row_value_are_rejected(tmp_path: Path, case: str) -> None:
+    # Given a model that PostgreSQL or Redshift would refuse when refreshing it, or that reads system columns
+    text, construct, problem = REFUSED[case]
+
+    # When the project is validated
+    path, finding = only_finding(tmp_path, case, text)
+
+    # Then the file is rejected, naming the construct and the problem
+    assert finding.construct == construct
+    assert finding.message.startswith(f"{path}: {problem}"), finding.message
+
+
+CREATED_DAY = "{{ config(grain=['tenant_id', 'created_at']) }}\n"
+# A GROUP BY key written as a bare name that is both an output column and (maybe) a column of an input: PostgreSQL
+# groups by the input column, the loader used to group by the output column's expression.
+AMBIGUOUS = {
+    "truncated_timestamp": (
+        CREATED_DAY + f"SELECT DATE_TRUNC('day', e.created_at) AS created_at, e.tenant_id, COUNT(*) AS n "
+        f"FROM {SRC} AS e GROUP BY e.tenant_id, created_at",
+        "GROUP BY created_at is ambiguous: this model groups by its output column created_at (DATE_TRUNC('DAY', "
+        "e.created_at)), but PostgreSQL reads a bare GROUP BY name as an input column first, and e.created_at is a "
+        "column of support.tickets; group by the expression or its position, or rename the output column",
+    ),
+    "unqualified": (
+        CREATED_DAY + f"SELECT tenant_id, DATE_TRUNC('day', created_at) AS created_at, COUNT(*) AS n "
+        f"FROM {SRC} AS e GROUP BY 1, created_at",
+        "GROUP BY created_at is ambiguous: this model groups by its output column created_at (DATE_TRUNC('DAY', "
+        "e.created_at)), but PostgreSQL reads a bare GROUP BY name as an input column first, and e.created_at is a "
+        "column of support.tickets;",
+    ),
+    "coalesced": (
+        "{{ config(grain=['tenant_id', 'channel']) }}\n"
+        f"SELECT e.tenant_id, COALESCE(e.channel, 'unknown') AS channel, COUNT(*) AS n FROM {SRC} AS e "
+        "GROUP BY 1, channel",
+        "GROUP BY channel is ambiguous: this model groups by its output column channel (COALESCE(e.channel, "
+        "'unknown')), but PostgreSQL reads a bare GROUP BY name as an input column first, and e.channel is a column "
+        "of support.tickets;",
+    ),
+    "column_the_model_does_not_read": (
+        model("COUNT(*)").replace("GROUP BY 1, 2", "GROUP BY 1, day"),
+        "GROUP BY day is ambiguous: this model groups by its output column day (DATE_TRUNC('DAY', t.created_at)), "
+        "but PostgreSQL reads a bare GROUP BY name as an input column first, and support.tickets may have a column "
+        "day (a landed table's columns are not known here);",
+    ),
+    "two_inputs": (
+        model("COUNT(*)", source=f"{TWO} ON u.tenant_id = t.tenant_id AND u.ticket_id = t.ticket_id").replace(
+            "GROUP BY 1, 2", "GROUP BY tenant_id, 2"
+        ),
+        "GROUP BY tenant_id is ambiguous: this model groups by its output column tenant_id (t.tenant_id), but "
+        "PostgreSQL reads a bare GROUP BY name as an input column first, and t.tenant_id is a column of "
+        "support.tickets and u.tenant_id is a column of support.tickets (PostgreSQL refuses a name that two inputs "
+        "have);",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AMBIGUOUS))
+def test_a_group_by_name_that_postgresql_reads_as_an_input_column_is_rejected(tmp_path: Path, case: str) -> None:
+    # Given a model grouping by a bare name that is an output column and may be an input column as well
+    text, problem = AMBIGUOUS[case]
+
+    # When the project is validated
+    path, finding = only_finding(tmp_path, case, text)
+
+    # Then the file is rejected: the model would group by something else on PostgreSQL than the loader compiles
+    assert finding.construct == "ambiguous GROUP BY"
+    assert finding.message.startswith(f"{path}: {problem}"), finding.message
+
+
+# Close relatives of the rejected constructs that the databases accept and that mean the same to the loader.
+ACCEPTED = {
+    "window_over_an_aggregate": (model("SUM(COUNT(*)) OVER (PARTITION BY t.tenant_id)"), ["window function"]),
+    "aggregate_in_a_subquery_of_where": (
+        model("COUNT(*)", tail=f"WHERE t.ticket_id > (SELECT MAX(u.ticket_id) FROM {SRC} AS u)"),
+        ["subquery"],
+    ),
+    "filter_on_a_column": (model("COUNT(*) FILTER (WHERE t.status = 'open')"), []),
+    "quoted_upper_case_is_not_a_system_column": (model('MAX(t."XMIN")'), []),
+    "system_column_name_in_text": (model("COUNT(*)", tail="WHERE t.status <> 'xmin'"), []),
+    "group_by_a_name_that_is_the_same_column": (
+        "{{ config(grain=['tenant_id', 'channel']) }}\n"
+        f"SELECT e.tenant_id, e.channel AS channel, COUNT(*) AS n FROM {SRC} AS e GROUP BY tenant_id, channel",
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ACCEPTED))
+def test_what_the_databases_accept_is_not_rejected_as_a_refused_construct(tmp_path: Path, case: str) -> None:
+    # Given a model close to a rejected construct that PostgreSQL runs as the loader reads it
+    text, constructs = ACCEPTED[case]
+    (tmp_path / "support").mkdir()
+    (tmp_path / "support" / f"{case}.sql").write_text(text)
+
+    # When the project is validated
+    findings = validate_project(tmp_path)
+
+    # Then only the findings it had anyway are reported
+    assert [f.construct for f in findings] == constructs
