@@ -191,6 +191,7 @@ def _parse_model(path: Path, domain: str | None) -> Model:
     _check_tenant_column(path, query, grain_expressions[0])
     _check_grouped(path, query, columns, grain, grain_expressions)
     _check_aggregates(path, query)
+    _check_redshift_syntax(path, query)  # after: an aggregate in a FILTER is named as such
     group_by_names = _group_by_names(query, columns)
     query.set("group", exp.Group(expressions=[e.copy() for e in grain_expressions]))
     return Model(
@@ -375,6 +376,26 @@ def _check_system_columns(path: Path, query: exp.Select) -> None:
                 f"changes when a row is updated or moved, or differs per table, and which Redshift does not have; read "
                 f"a column of the table instead",
                 construct="system column",
+            )
+
+
+def _check_redshift_syntax(path: Path, query: exp.Select) -> None:
+    """Aggregate syntax PostgreSQL runs and Redshift does not have: the model would not compile to a view there."""
+    for node in query.find_all(exp.Filter, exp.Order):
+        if isinstance(node, exp.Filter):
+            raise ModelError(
+                path,
+                f"{node.sql('postgres')}: Redshift has no FILTER clause on aggregates, so the model's view could not "
+                f"be created there; aggregate a CASE instead: COUNT(CASE WHEN <condition> THEN 1 END), "
+                f"SUM(CASE WHEN <condition> THEN <value> END)",
+                construct="FILTER clause",
+            )
+        if isinstance(node.parent, exp.AggFunc) and node.arg_key == "this":
+            raise ModelError(
+                path,
+                f"{node.parent.sql('postgres')}: Redshift has no ORDER BY inside an aggregate's arguments, so the "
+                f"model's view could not be created there; remove the ORDER BY",
+                construct="ordered aggregate",
             )
 
 

@@ -36,9 +36,31 @@ def view_name(model: Model) -> str:
     return exp.table_(model.name, db=MODEL_SCHEMA).sql("redshift")
 
 
+# Units shorter than a day: PostgreSQL truncates them keeping the instant's own UTC offset (which matters in the
+# repeated hour when summer time ends); from a day up it finds the offset in force at the local start of the bucket.
+_SUB_DAY_UNITS = frozenset({"HOUR", "MINUTE", "SECOND", "MILLISECOND", "MILLISECONDS", "MICROSECOND", "MICROSECONDS"})
+
+
+def redshift_time_bucket(node: exp.Expression) -> exp.Expression:
+    """``DATE_TRUNC(unit, ts, zone)`` as Redshift spells it (its DATE_TRUNC takes no zone), meaning what PostgreSQL's
+    three-argument form returns: below a day, ``ts`` less the local time elapsed since the local bucket began; from a
+    day up, the bucket cut in local time (``ts AT TIME ZONE zone``) and made an instant again (``AT TIME ZONE zone``).
+    """
+    zone = node.args.get("zone") if isinstance(node, exp.TimestampTrunc) else None
+    if zone is None:
+        return node
+    unit = node.args["unit"]
+    local = exp.AtTimeZone(this=node.this.copy(), zone=zone.copy())
+    start = exp.TimestampTrunc(this=local.copy(), unit=unit.copy())
+    if unit.name.upper() in _SUB_DAY_UNITS:
+        elapsed = exp.Paren(this=exp.Sub(this=local, expression=start))
+        return exp.Paren(this=exp.Sub(this=node.this.copy(), expression=elapsed))
+    return exp.AtTimeZone(this=start, zone=zone.copy())
+
+
 def model_query_redshift(model: Model) -> str:
     """Return the model's SELECT in Redshift SQL."""
-    return model.query.sql("redshift", comments=False, pretty=True)
+    return model.query.copy().transform(redshift_time_bucket).sql("redshift", comments=False, pretty=True)
 
 
 def compile_redshift_model(model: Model) -> list[str]:

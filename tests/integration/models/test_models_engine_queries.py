@@ -10,8 +10,10 @@ from typing import Any
 
 import psycopg
 import pytest
+import sqlglot
 
 from tenant_analytics.models import ModelProject, PostgresModelEngine, load_project, model_query_postgres
+from tenant_analytics.models.redshift import redshift_time_bucket
 
 pytestmark = pytest.mark.xdist_group("models")
 
@@ -114,3 +116,26 @@ def test_a_day_bucket_in_a_time_zone_recomputes_a_25_hour_day_whole(models_db: s
         assert record.mode == "incremental"
         assert mismatches(conn, project) == {}
         assert conn.execute("SELECT events FROM models.paris_daily").fetchall() == [(2,)]
+
+
+def test_the_redshift_spelling_of_a_bucket_in_a_time_zone_is_the_bucket_postgresql_computes(models_db: str) -> None:
+    # Given instants every 10 minutes around the daylight-saving changes of 2026 (the repeated hour included)
+    instants = (
+        "SELECT g FROM generate_series(timestamptz '2026-03-27 00:00Z', timestamptz '2026-04-07 00:00Z', "
+        "interval '10 minutes') AS g UNION ALL SELECT g FROM generate_series(timestamptz '2026-10-23 00:00Z', "
+        "timestamptz '2026-11-03 00:00Z', interval '10 minutes') AS g"
+    )
+    with connect(models_db) as conn:
+        for zone in ("Europe/Paris", "America/New_York", "Australia/Lord_Howe"):  # one-hour and half-hour shifts
+            for unit in ("hour", "day", "week", "month"):
+                # When a bucket is computed by PostgreSQL's three-argument DATE_TRUNC and as the Redshift view
+                # spells it (AT TIME ZONE and timestamp arithmetic mean the same on both), both on PostgreSQL
+                bucket = sqlglot.parse_one(f"DATE_TRUNC('{unit}', g, '{zone}')", read="postgres")
+                spelled = redshift_time_bucket(bucket.copy()).sql("postgres")
+                counted = conn.execute(
+                    f"SELECT count(*), count(*) FILTER (WHERE {bucket.sql('postgres')} IS DISTINCT FROM {spelled}) "
+                    f"FROM ({instants}) AS i"
+                ).fetchone()
+
+                # Then every instant falls in the same bucket
+                assert counted is not None and counted[0] > 3000 and counted[1] == 0, (zone, unit, spelled, counted)

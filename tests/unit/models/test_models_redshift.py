@@ -90,3 +90,27 @@ def test_a_model_that_would_be_recomputed_in_full_does_not_compile(tmp_path: Pat
     with pytest.raises(ModelError) as err:
         compile_redshift(load_project(tmp_path))
     assert str(path) in err.value.message and "DISTINCT aggregate" in err.value.message
+
+
+def test_a_bucket_in_a_time_zone_compiles_to_what_redshift_spells(tmp_path: Path) -> None:
+    # Given a model bucketing by day and by hour in Paris time (Redshift's DATE_TRUNC takes no time zone)
+    path = tmp_path / "support" / "paris.sql"
+    path.parent.mkdir()
+    path.write_text(
+        "{{ config(grain=['tenant_id', 'day', 'hour']) }}\n"
+        "SELECT t.tenant_id, DATE_TRUNC('day', t.created_at, 'Europe/Paris') AS day,\n"
+        "    DATE_TRUNC('hour', t.created_at, 'Europe/Paris') AS hour, COUNT(*) AS n\n"
+        "FROM {{ source('support.tickets') }} AS t GROUP BY 1, 2, 3"
+    )
+
+    # When it is compiled for Redshift
+    [view, *_] = compile_redshift_model(load_project(tmp_path).get("paris"))
+
+    # Then the day is cut in local time and made an instant again, the hour is the instant less the local time
+    # elapsed in it, in the output and the GROUP BY alike; every DATE_TRUNC left has two arguments
+    local = "t.created_at AT TIME ZONE 'Europe/Paris'"
+    flat = " ".join(view.split()).replace("( ", "(").replace(" )", ")")  # the view is pretty-printed
+    assert flat.count(f"DATE_TRUNC('DAY', {local}) AT TIME ZONE 'Europe/Paris'") == 2, view
+    assert flat.count(f"(t.created_at - ({local} - DATE_TRUNC('HOUR', {local})))") == 2, view
+    parsed = sqlglot.parse_one(view, read="redshift")
+    assert all(t.args.get("zone") is None for t in parsed.find_all(exp.TimestampTrunc))

@@ -312,6 +312,17 @@ def for_update(clause: str) -> str:
 # Constructs that PostgreSQL or Redshift refuse when the model runs, or that read values no row holds, which the loader
 # used to let through: the file is rejected, naming the construct and the problem.
 REFUSED = {
+    "filter_clause": (
+        model("COUNT(*) FILTER (WHERE t.status = 'open')"),
+        "FILTER clause",
+        "COUNT(*) FILTER(WHERE t.status = 'open'): Redshift has no FILTER clause on aggregates, so the model's view "
+        "could not be created there; aggregate a CASE instead",
+    ),
+    "ordered_aggregate": (
+        model("MAX(t.status ORDER BY t.updated_at)"),
+        "ordered aggregate",
+        "MAX(t.status ORDER BY t.updated_at): Redshift has no ORDER BY inside an aggregate's arguments",
+    ),
     "for_update": (
         for_update("FOR UPDATE"),
         "locking clause",
@@ -486,7 +497,6 @@ ACCEPTED = {
         model("COUNT(*)", tail=f"WHERE t.ticket_id > (SELECT MAX(u.ticket_id) FROM {SRC} AS u)"),
         ["subquery"],
     ),
-    "filter_on_a_column": (model("COUNT(*) FILTER (WHERE t.status = 'open')"), []),
     "quoted_upper_case_is_not_a_system_column": (model('MAX(t."XMIN")'), []),
     "system_column_name_in_text": (model("COUNT(*)", tail="WHERE t.status <> 'xmin'"), []),
     "group_by_a_name_that_is_the_same_column": (
