@@ -519,6 +519,13 @@ def _check_joins(path: Path, query: exp.Select) -> None:
                 f"key columns",
                 construct="cross join",
             )
+        if all(own.name == other.name == "tenant_id" for own, other in equalities):
+            raise ModelError(
+                path,
+                f"{'the comma join of ' if comma else ''}{shown} equates only tenant_id: every row of {alias} would "
+                f"meet every row of its tenant in the other input; join on the key columns as well",
+                construct="cross join",
+            )
         for own, other in equalities:
             if own.name == other.name == "tenant_id":
                 linked[root(alias)] = root(other.table)
@@ -740,8 +747,8 @@ def _group_key_name(key: exp.Expression, projections: dict[str, exp.Expression])
     for name, expression in projections.items():
         if _same(expression, key):
             return name
-    if isinstance(key, exp.Column) and not key.table and key.name in projections:
-        return key.name
+    if isinstance(key, exp.Column) and not key.table and _resolved_name(key.this) in projections:
+        return _resolved_name(key.this)  # GROUP BY DAY names the output column day
     return None
 
 
@@ -749,7 +756,8 @@ def _group_by_names(query: exp.Select, columns: Sequence[str]) -> tuple[str, ...
     """The output columns that the query's GROUP BY names by a bare name (which ``_qualify_columns`` left alone)."""
     group = query.args.get("group")
     keys = group.expressions if group is not None else []
-    return tuple(k.name for k in keys if isinstance(k, exp.Column) and not k.table and k.name in columns)
+    named = (_resolved_name(k.this) for k in keys if isinstance(k, exp.Column) and not k.table)
+    return tuple(name for name in named if name in columns)
 
 
 def _group_by_name_errors(model: Model, by_name: Mapping[str, Model]) -> list[ModelError]:

@@ -272,3 +272,21 @@ def test_a_group_by_name_that_no_input_has_is_the_output_column(tmp_path: Path) 
         "DATE_TRUNC('MONTH', d.day)",
         "d.channel",
     ]
+
+
+def test_a_group_by_name_in_upper_case_names_the_output_column_as_postgresql_folds_it(tmp_path: Path) -> None:
+    # Given a monthly model over a daily one, grouping by its output alias month written in upper case
+    write(tmp_path, "support/daily.sql", daily("{{ source('support.tickets') }}"))
+    write(
+        tmp_path,
+        "support/monthly.sql",
+        "{{ config(grain=['tenant_id', 'month']) }}\n"
+        "SELECT t.tenant_id, DATE_TRUNC('month', t.day) AS month, SUM(t.n) AS n FROM {{ ref('daily') }} AS t "
+        "GROUP BY 1, MONTH",
+    )
+
+    # When the project is loaded
+    monthly = load_project(tmp_path).get("monthly")
+
+    # Then MONTH is the output column month (an unquoted name is folded to lower case), as PostgreSQL reads it
+    assert [e.sql("postgres") for e in monthly.grain_expressions] == ["t.tenant_id", "DATE_TRUNC('MONTH', t.day)"]

@@ -20,11 +20,17 @@ def model(measure: str, tail: str = "", source: str = f"{SRC} AS t") -> str:
 # One model per forbidden construct, and the words the finding must name.
 CASES = {
     "left_join": (
-        model("COUNT(*)", source=f"{SRC} AS t LEFT JOIN {SRC} AS u ON u.tenant_id = t.tenant_id"),
+        model(
+            "COUNT(*)",
+            source=f"{SRC} AS t LEFT JOIN {SRC} AS u ON u.tenant_id = t.tenant_id AND u.ticket_id = t.ticket_id",
+        ),
         "LEFT OUTER JOIN",
     ),
     "full_join": (
-        model("COUNT(*)", source=f"{SRC} AS t FULL JOIN {SRC} AS u ON u.tenant_id = t.tenant_id"),
+        model(
+            "COUNT(*)",
+            source=f"{SRC} AS t FULL JOIN {SRC} AS u ON u.tenant_id = t.tenant_id AND u.ticket_id = t.ticket_id",
+        ),
         "FULL OUTER JOIN",
     ),
     "count_distinct": (model("COUNT(DISTINCT t.assignee_id)"), "DISTINCT aggregate"),
@@ -177,6 +183,12 @@ JOINS = {
         "cross join",
         "JOIN support.tickets AS u ON u.created_at > t.created_at is a cross join: no equality between a column of "
         "u and a column of another input; join on u.tenant_id = t.tenant_id and the key columns",
+    ),
+    "tenant_only": (
+        model("COUNT(*)", source=f"{TWO} ON u.tenant_id = t.tenant_id"),
+        "cross join",
+        "JOIN support.tickets AS u ON u.tenant_id = t.tenant_id equates only tenant_id: every row of u would meet "
+        "every row of its tenant in the other input; join on the key columns as well",
     ),
     "oracle_outer": (
         model("COUNT(*)", source=f"{SRC} AS t, {SRC} AS u", tail="WHERE u.tenant_id(+) = t.tenant_id"),
@@ -371,7 +383,11 @@ REFUSED = {
         "before they are grouped; filter groups with HAVING instead",
     ),
     "aggregate_in_join": (
-        model("COUNT(*)", source=f"{TWO} ON u.tenant_id = t.tenant_id AND MAX(u.ticket_id) = t.ticket_id"),
+        model(
+            "COUNT(*)",
+            source=f"{TWO} ON u.tenant_id = t.tenant_id AND u.requester_id = t.requester_id "
+            "AND MAX(u.ticket_id) = t.ticket_id",
+        ),
         "aggregate in JOIN",
         "the ON condition of the join of u uses the aggregate MAX(u.ticket_id), which PostgreSQL and Redshift refuse",
     ),
