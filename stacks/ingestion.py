@@ -14,7 +14,7 @@ from tenant_analytics import constants as c
 
 from .config import PlatformConfig
 from .constructs.change_stream import AggregatorSubscription, ChangeStream, RawChangeArchive
-from .constructs.lambda_runtime import PlatformFunction
+from .constructs.lambda_runtime import PlatformFunction, execution_role
 from .constructs.nag import acknowledge_data_grants, acknowledge_key_grants
 from .constructs.stores import AnalyticsStores
 from .constructs.tenant_registry import grant_item_calls
@@ -45,6 +45,7 @@ class IngestionStack(Stack):
             description="Bins change records into 10-second buckets in the tenant's store, exactly once per shard",
             environment={c.ENV_TENANTS_TABLE: tenants_table.table_name, **stores.environment(self)},
             logs_key=logs_key,
+            environment_key=data_key,
             layer_dir=config.lambda_layer_dir,
             timeout=Duration.minutes(5),
             memory_size=1024,
@@ -67,4 +68,5 @@ class IngestionStack(Stack):
             logs_key=logs_key,
         )
         acknowledge_data_grants(self.archive.delivery_stream, [raw_bucket])
-        acknowledge_key_grants(self.aggregator)  # it sends rejected records to its encrypted failure queue
+        # it sends rejected records to its encrypted failure queue
+        acknowledge_key_grants(execution_role(self.aggregator))

@@ -19,7 +19,7 @@ from tenant_analytics import constants as c
 from .config import PlatformConfig
 from .constructs.data_lake import grant_prefix_list, grant_prefix_read
 from .constructs.hourly_pipeline import FunctionSchedule, HourlyPipeline, HourlySchedule
-from .constructs.lambda_runtime import PlatformFunction
+from .constructs.lambda_runtime import PlatformFunction, execution_role
 from .constructs.nag import acknowledge, acknowledge_data_grants, acknowledge_key_grants, resource_finding
 from .constructs.spark import SparkCode, SparkData, SparkServerlessApplication, TransformJob
 from .constructs.stores import AnalyticsStores
@@ -78,6 +78,7 @@ class PipelineStack(Stack):
                 description=description,
                 environment=environment if settings else {},
                 logs_key=logs_key,
+                environment_key=data_key,
                 layer_dir=config.lambda_layer_dir,
                 timeout=timeout,
                 network=stores.network if in_vpc else None,
@@ -117,7 +118,7 @@ class PipelineStack(Stack):
             iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[source_secrets])
         )
         acknowledge(
-            self.export,
+            execution_role(self.export),
             "AwsSolutions-IAM5",
             f"Tenants' source credentials are secrets named {c.SOURCE_SECRETS_PREFIX}<tenant>; one per tenant, "
             "created as tenants are added, so the grant is the prefix, read-only.",
@@ -131,7 +132,7 @@ class PipelineStack(Stack):
         manifests = f"{c.MANIFESTS_PREFIX}/*"
         artifacts_bucket.grant_put(self.export, manifests)
         acknowledge(
-            self.export,
+            execution_role(self.export),
             "AwsSolutions-IAM5",
             "The export writes one manifest per run and batch under the manifests prefix (named at run time).",
             findings=(resource_finding(self, artifacts_bucket.arn_for_objects(manifests)),),
@@ -141,7 +142,7 @@ class PipelineStack(Stack):
         curated = f"{c.CURATED_SUPPORT_PREFIX}/"
         grant_prefix_read(self.load, curated_bucket, curated, data_key)
         acknowledge(
-            self.load,
+            execution_role(self.load),
             "AwsSolutions-IAM5",
             "The load reads the curated files of its run and batch, under the curated prefix (named at run time).",
             findings=(resource_finding(self, curated_bucket.arn_for_objects(f"{curated}*")),),
@@ -155,7 +156,7 @@ class PipelineStack(Stack):
         # The refresh reads the UNLOAD manifest of each operational export run (Aurora reads the data files).
         grant_prefix_read(self.refresh, curated_bucket, c.OPERATIONAL_EXPORT_PREFIX, data_key)
         acknowledge(
-            self.refresh,
+            execution_role(self.refresh),
             "AwsSolutions-IAM5",
             "The refresh reads the manifest each operational export run writes under a prefix of its own"
             f" ({c.OPERATIONAL_EXPORT_PREFIX}<model>/run=<id>/manifest): read-only, that prefix only.",
@@ -165,17 +166,19 @@ class PipelineStack(Stack):
         # Run once per release by the deployment (a trigger), before the query API is updated (app.py): every
         # store created or migrated before anything reads it. It needs only the stores; a store it cannot set up
         # fails the deployment.
-        self.setup = PlatformFunction(
+        setup = PlatformFunction(
             self,
             "Setup",
             logical="setup",
             description="Set up every store (roles, tables, models) during the deployment",
             environment=stores.environment(self),
             logs_key=logs_key,
+            environment_key=data_key,
             layer_dir=config.lambda_layer_dir,
             timeout=Duration.minutes(10),
             network=stores.network,
-        ).function
+        )
+        self.setup = setup.function
         stores.grant_access(self.setup)
         self.setup_trigger = triggers.Trigger(
             self,
@@ -183,9 +186,9 @@ class PipelineStack(Stack):
             handler=self.setup,
             invocation_type=triggers.InvocationType.REQUEST_RESPONSE,
             timeout=Duration.minutes(10),
-            # after every grant of the function (its Data API policy is a resource apart from its role), not only
-            # after the function version the trigger invokes
-            execute_after=[self.setup],
+            # after every grant of the function (its role, its role's policies, its Data API policy: resources apart
+            # from the function) and its log group, not only after the function version the trigger invokes
+            execute_after=[setup],
         )
 
         self.functions: dict[str, lambda_.Function] = {
@@ -209,9 +212,10 @@ class PipelineStack(Stack):
         self.state_machine = self.pipeline.state_machine
         buckets = [raw_bucket, curated_bucket, artifacts_bucket]
         # Only the grantees of bucket grants; publish writes registry items only; plan and collect write nothing.
-        for grantee in (self.export, self.load, self.refresh, self.transform.role, self.spark_serverless.job_role):
+        writers = (execution_role(self.export), execution_role(self.load), execution_role(self.refresh))
+        for grantee in (*writers, self.transform.role, self.spark_serverless.job_role):
             acknowledge_data_grants(grantee, buckets)
-        acknowledge_key_grants(self.publish)
+        acknowledge_key_grants(execution_role(self.publish))
         self.starter = PlatformFunction(
             self,
             "Start",
@@ -219,6 +223,7 @@ class PipelineStack(Stack):
             description="Start the hourly run named after its hour",
             environment={c.ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn},
             logs_key=logs_key,
+            environment_key=data_key,
             layer_dir=config.lambda_layer_dir,
             timeout=Duration.minutes(1),
             network=None,

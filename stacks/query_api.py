@@ -12,7 +12,7 @@ from constructs import Construct
 from tenant_analytics import constants as c
 
 from .config import PlatformConfig
-from .constructs.lambda_runtime import PlatformFunction
+from .constructs.lambda_runtime import PlatformFunction, execution_role
 from .constructs.nag import acknowledge_key_grants
 from .constructs.query_api import QueryApi
 from .constructs.stores import AnalyticsStores
@@ -48,6 +48,7 @@ class QueryApiStack(Stack):
                 c.ENV_API_KEYS_REQUIRED: "true",
             },
             logs_key=logs_key,
+            environment_key=stores.data_key,
             layer_dir=config.lambda_layer_dir,
             timeout=Duration.seconds(10),
             memory_size=256,
@@ -66,6 +67,7 @@ class QueryApiStack(Stack):
                 **stores.environment(self, tenant_queries=True),
             },
             logs_key=logs_key,
+            environment_key=stores.data_key,
             layer_dir=config.lambda_layer_dir,
             timeout=Duration.seconds(29),
             memory_size=1024,
@@ -75,7 +77,7 @@ class QueryApiStack(Stack):
         grant_item_calls(cache_table, self.query, "GetItem", "PutItem")
         stores.grant_access(self.query, tenant_queries=True)
 
-        acknowledge_key_grants(self.query)  # it writes the answer cache
+        acknowledge_key_grants(execution_role(self.query))  # it writes the answer cache
         self.api = QueryApi(
             self,
             "QueryApi",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sam as sam
 from constructs import Construct
 
 from tenant_analytics import constants as c
@@ -22,7 +25,8 @@ ADMIN_USER = "analytics_admin"
 
 
 class AuroraStore(Construct):
-    """Serverless v2 writer and reader in isolated subnets, KMS, IAM auth, rotated admin secret, audit logs."""
+    """Serverless v2 writer and reader in isolated subnets, KMS, IAM auth, rotated admin secret, audit logs, HTTPS-only
+    egress."""
 
     def __init__(
         self,
@@ -58,6 +62,19 @@ class AuroraStore(Construct):
         export_logs = encrypted_log_group(
             self, "PostgresqlLogs", key=logs_key, name=f"/aws/rds/cluster/{identifier}/postgresql"
         )
+        # Outbound, the cluster only fetches the operational export from S3 (aws_s3.table_import_from_s3, through the
+        # VPC's S3 gateway endpoint); it calls no Lambda function and no other database. The VPC is isolated (no
+        # internet or NAT gateway), so HTTPS out reaches the VPC endpoints only.
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description=f"Aurora {c.AURORA_STORE_ID}: clients in, S3 imports out",
+            allow_all_outbound=False,
+        )
+        self.security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "S3 (aws_s3 imports) through the VPC gateway endpoint"
+        )
         parameters = rds.ParameterGroup(
             self,
             "Parameters",
@@ -86,6 +103,7 @@ class AuroraStore(Construct):
             serverless_v2_max_capacity=16,
             vpc=vpc,
             vpc_subnets=subnets,
+            security_groups=[self.security_group],
             port=PORT,
             default_database_name=c.ANALYTICS_DATABASE,
             credentials=rds.Credentials.from_generated_secret(
@@ -101,7 +119,29 @@ class AuroraStore(Construct):
             removal_policy=RemovalPolicy.SNAPSHOT,
         )
         self.cluster.node.add_dependency(export_logs)
-        self.cluster.add_rotation_single_user(automatically_after=Duration.days(30))
+        # The rotation function reaches Secrets Manager through its VPC endpoint and the cluster (the egress rule to
+        # the cluster's port comes with the cluster's ingress rule for it), nothing else.
+        rotation_group = ec2.SecurityGroup(
+            self,
+            "RotationSecurityGroup",
+            vpc=vpc,
+            description=f"Aurora {c.AURORA_STORE_ID} admin secret rotation function",
+            allow_all_outbound=False,
+        )
+        rotation_group.add_egress_rule(
+            ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "Secrets Manager through its VPC endpoint"
+        )
+        rotation = self.cluster.add_rotation_single_user(
+            automatically_after=Duration.days(30), security_group=rotation_group
+        )
+        # The rotation application (Serverless Application Repository) names its function after the functionName
+        # parameter CDK gives it, so its log group is known here: made first, encrypted and with a retention, instead
+        # of by Lambda on the first rotation.
+        application = rotation.node.default_child
+        assert isinstance(application, sam.CfnApplication)
+        function_name = cast(dict[str, str], application.parameters)["functionName"]
+        rotation_logs = encrypted_log_group(self, "RotationLogs", key=logs_key, name=f"/aws/lambda/{function_name}")
+        application.node.add_dependency(rotation_logs)
         self.cluster.connections.allow_default_port_from(clients, "platform functions and rotation")
         acknowledge(
             self.cluster,

@@ -10,6 +10,7 @@ from typing import Any, cast
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -18,7 +19,7 @@ from tenant_analytics import constants as c
 
 from ..config import REPO_ROOT
 from .logs import encrypted_log_group
-from .nag import ANY_RESOURCE, LAMBDA_BASIC_EXECUTION, LAMBDA_VPC_EXECUTION, acknowledge
+from .nag import ANY_RESOURCE, acknowledge, resource_finding
 
 RUNTIME = lambda_.Runtime.PYTHON_3_11
 LAYER_README = (
@@ -100,8 +101,22 @@ class FunctionNetwork:
     security_group: ec2.ISecurityGroup
 
 
+def execution_role(function: lambda_.IFunction) -> iam.IRole:
+    """The role ``function`` runs as: where grants to the function land, so where their cdk-nag findings are
+    acknowledged."""
+    role = function.role
+    assert role is not None  # every function of the platform has one (PlatformFunction makes it)
+    return role
+
+
 class PlatformFunction(Construct):
-    """One platform Lambda: named and wired from the constants module, traced, logging to an encrypted group."""
+    """One platform Lambda: named and wired from the constants module, traced, logging to an encrypted group, its
+    settings encrypted with the platform's data key.
+
+    Its role is made here rather than by CDK, which would attach the AWS-managed execution policies: those allow
+    creating and writing every log group of the account. This role may write only the function's own group and, in
+    the VPC, manage the function's network interfaces.
+    """
 
     def __init__(
         self,
@@ -111,6 +126,7 @@ class PlatformFunction(Construct):
         logical: str,
         environment: dict[str, str],
         logs_key: kms.IKey,
+        environment_key: kms.IKey,
         layer_dir: Path,
         timeout: Duration,
         memory_size: int = 512,
@@ -118,11 +134,36 @@ class PlatformFunction(Construct):
         description: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        stack = Stack.of(self)
         runtime = LambdaRuntime.of(self, layer_dir=layer_dir)
         name = c.function_name(logical)
+        log_group = encrypted_log_group(self, "Logs", key=logs_key, name=f"/aws/lambda/{name}")
+        # The group's ARN as IAM policies name it (":*" covers the group and its streams).
+        own_logs = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:/aws/lambda/{name}:*"
+        policies = {
+            "WriteOwnLogs": iam.PolicyDocument(
+                statements=[
+                    iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[own_logs])
+                ]
+            )
+        }
+        in_account = f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:*/*"
+        if network:
+            policies["ManageVpcInterfaces"] = vpc_interface_policy(in_account)
+        # Role and function share the construct "Function", the function as its default child ("Default" is left out
+        # of logical ids): both keep the logical ids CDK gave them when it made the role itself, so the deployed role
+        # (and its name, which Redshift users are named after) is kept.
+        holder = Construct(self, "Function")
+        self.role = iam.Role(
+            holder,
+            "ServiceRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Runs the {name} function",
+            inline_policies=policies,
+        )
         self.function = lambda_.Function(
-            self,
-            "Function",
+            holder,
+            "Default",
             function_name=name,
             description=description,
             runtime=RUNTIME,
@@ -132,14 +173,17 @@ class PlatformFunction(Construct):
             layers=[runtime.layer],
             timeout=timeout,
             memory_size=memory_size,
+            role=self.role,
             tracing=lambda_.Tracing.ACTIVE,
-            log_group=encrypted_log_group(self, "Logs", key=logs_key, name=f"/aws/lambda/{name}"),
+            log_group=log_group,
             environment={
                 "POWERTOOLS_SERVICE_NAME": logical,
                 "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
                 "LOG_LEVEL": "INFO",
                 **environment,
             },
+            # Lambda decrypts the settings through a grant it makes on the key when the function is deployed.
+            environment_encryption=environment_key,
             vpc=network.vpc if network else None,
             vpc_subnets=network.subnets if network else None,
             security_groups=[network.security_group] if network else None,
@@ -149,16 +193,47 @@ class PlatformFunction(Construct):
             "AwsSolutions-L1",
             "Python 3.11 on purpose: Glue 5.0 runs 3.11 and the core package is shared by Lambda and Glue.",
         )
-        managed = (LAMBDA_BASIC_EXECUTION, LAMBDA_VPC_EXECUTION) if network else (LAMBDA_BASIC_EXECUTION,)
         acknowledge(
             self,
-            "AwsSolutions-IAM4",
-            "AWS-managed Lambda execution policies grant only log writes and, in the VPC, ENI management.",
-            findings=managed,
+            "AwsSolutions-IAM5",
+            "X-Ray PutTraceSegments/PutTelemetryRecords and, in the VPC, ec2:DescribeNetworkInterfaces/DescribeSubnets"
+            " support no resource-level permissions.",
+            findings=(ANY_RESOURCE,),
         )
         acknowledge(
             self,
             "AwsSolutions-IAM5",
-            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
-            findings=(ANY_RESOURCE,),
+            "The function writes its own log group only: <group ARN>:* is how IAM names a group and its streams, whose"
+            " names Lambda picks at run time.",
+            findings=(resource_finding(self, own_logs),),
         )
+        if network:
+            acknowledge(
+                self,
+                "AwsSolutions-IAM5",
+                "Lambda creates, re-addresses and deletes the function's network interfaces, whose ids are only known"
+                " then: the calls are limited to this account and region (the form Lambda documents).",
+                findings=(resource_finding(self, in_account),),
+            )
+
+
+def vpc_interface_policy(in_account: str) -> iam.PolicyDocument:
+    """What Lambda needs to attach a function to the VPC: the EC2 actions of AWSLambdaVPCAccessExecutionRole (that
+    policy also allows writing every log group, so it is not attached)."""
+    return iam.PolicyDocument(
+        statements=[
+            iam.PolicyStatement(
+                actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                resources=[in_account],
+            ),
+        ]
+    )

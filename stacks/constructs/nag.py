@@ -10,8 +10,6 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
-LAMBDA_BASIC_EXECUTION = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-LAMBDA_VPC_EXECUTION = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 ANY_RESOURCE = "Resource::*"
 # Action groups of the CDK grant_* methods (read/write on objects, encrypt/decrypt with a key).
 GRANT_ACTION_GROUPS = (

@@ -12,13 +12,16 @@ from constructs import Construct
 
 from tenant_analytics import constants as c
 
+from .logs import encrypted_log_group
+
 PORT = 5439
 ADMIN_USER = "analytics_admin"
 AUDIT_LOGS = ["userlog", "connectionlog", "useractivitylog"]
 
 
 class RedshiftServerlessWarehouse(Construct):
-    """One namespace and its workgroup: KMS, managed admin secret, audit logs, enhanced VPC routing."""
+    """One namespace and its workgroup: KMS, managed admin secret, audit logs in encrypted groups, enhanced VPC
+    routing."""
 
     def __init__(
         self,
@@ -30,6 +33,7 @@ class RedshiftServerlessWarehouse(Construct):
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         data_key: kms.IKey,
+        logs_key: kms.IKey,
         clients: ec2.ISecurityGroup,
         base_capacity: int,
         max_capacity: int,
@@ -56,6 +60,14 @@ class RedshiftServerlessWarehouse(Construct):
             roles.append(self.copy_role.role_arn)
         else:
             self.copy_role = None
+        # Redshift Serverless exports each audit log into /aws/redshift/<namespace>/<log type>, a group it creates
+        # (unencrypted, kept forever) unless it exists: made first, under the logs key and with a retention.
+        audit_groups = [
+            encrypted_log_group(
+                self, f"{log_type.capitalize()}Logs", key=logs_key, name=f"/aws/redshift/{namespace_name}/{log_type}"
+            )
+            for log_type in AUDIT_LOGS
+        ]
         self.namespace = redshift.CfnNamespace(
             self,
             "Namespace",
@@ -69,6 +81,8 @@ class RedshiftServerlessWarehouse(Construct):
             iam_roles=roles or None,
             default_iam_role_arn=roles[0] if roles else None,
         )
+        for group in audit_groups:
+            self.namespace.node.add_dependency(group)
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, description=f"{workgroup_name} workgroup", allow_all_outbound=False
         )

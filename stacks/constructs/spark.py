@@ -18,10 +18,12 @@ from constructs import Construct
 from tenant_analytics import constants as c
 
 from ..config import REPO_ROOT
+from .logs import encrypted_log_group
 from .nag import ANY_RESOURCE, acknowledge, resource_finding
 
 GLUE_VERSION = "5.0"
 EMR_RELEASE = "emr-7.5.0"
+LOG_GROUP = f"/aws/emr-serverless/{c.EMR_APPLICATION}"
 _ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info"]
 
 
@@ -157,7 +159,8 @@ def default_job_arguments(data: SparkData, code: SparkCode) -> dict[str, str]:
 
 
 class SparkServerlessApplication(Construct):
-    """An EMR Serverless Spark application in the VPC for tenants too large for a Glue run; stops when idle."""
+    """An EMR Serverless Spark application in the VPC for tenants too large for a Glue run; stops when idle; its runs
+    log to a group of their own under the logs key."""
 
     def __init__(
         self,
@@ -170,10 +173,12 @@ class SparkServerlessApplication(Construct):
         subnets: ec2.SubnetSelection,
     ) -> None:
         super().__init__(scope, construct_id)
+        stack = Stack.of(self)
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, description="EMR Serverless Spark workers", allow_all_outbound=False
         )
         self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "S3 and AWS APIs via endpoints")
+        self.log_group = encrypted_log_group(self, "RunLogs", key=data.logs_key, name=LOG_GROUP)
         self.application = emr.CfnApplication(
             self,
             "Application",
@@ -191,6 +196,14 @@ class SparkServerlessApplication(Construct):
                 subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
                 security_group_ids=[self.security_group.security_group_id],
             ),
+            # Every run's driver logs (stdout, stderr) go to a group of this stack, which CloudWatch Logs encrypts with
+            # the logs key. No encryptionKeyArn: it would have EMR associate the key the group already has, and require
+            # kms:GenerateDataKey/Decrypt on it of whoever starts a run. The StartJobRun calls override nothing.
+            monitoring_configuration=emr.CfnApplication.MonitoringConfigurationProperty(
+                cloud_watch_logging_configuration=emr.CfnApplication.CloudWatchLoggingConfigurationProperty(
+                    enabled=True, log_group_name=self.log_group.log_group_name
+                )
+            ),
         )
         self.job_role = iam.Role(
             self,
@@ -199,3 +212,21 @@ class SparkServerlessApplication(Construct):
             description="Runtime role of transform runs on EMR Serverless",
         )
         grant_spark_data(self.job_role, data, code)
+        # What EMR Serverless needs to write a run's logs: find the group, then create and write streams in it (the
+        # group exists; the runs never create one).
+        any_group = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"
+        own_group = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{LOG_GROUP}:*"
+        self.job_role.add_to_policy(iam.PolicyStatement(actions=["logs:DescribeLogGroups"], resources=[any_group]))
+        self.job_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:DescribeLogStreams", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[own_group],
+            )
+        )
+        acknowledge(
+            self.job_role,
+            "AwsSolutions-IAM5",
+            "EMR Serverless looks the runs' log group up with logs:DescribeLogGroups (lists the account's groups, no"
+            " log data) and writes only that group's streams, which it names at run time (<group ARN>:*).",
+            findings=(resource_finding(self, any_group), resource_finding(self, own_group)),
+        )
