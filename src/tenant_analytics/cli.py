@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -252,16 +251,6 @@ def _run_failure(execution: dict[str, Any]) -> str:
     return f"the run {execution['status']}: {execution.get('error') or 'unknown error'}: {message}"
 
 
-def _log_state_machine_engine(home: Path) -> None:
-    """Write the local state machine engine's errors (each failed state's full cause) to home/logs, not the console:
-    the CLI prints a failed run in one line."""
-    engine = logging.getLogger("moto.stepfunctions")
-    if not engine.handlers:
-        (home / "logs").mkdir(parents=True, exist_ok=True)
-        engine.addHandler(logging.FileHandler(home / "logs" / "stepfunctions.log", encoding="utf-8", delay=True))
-        engine.propagate = False
-
-
 def _json_type(value: object) -> str:
     names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
     return names.get(type(value), "a number")
@@ -356,7 +345,6 @@ def run(argv: list[str]) -> int:
 
             if "tenants" in payload:
                 select_tenants(payload["tenants"], platform.registry)  # registered and runnable, before a run starts
-            _log_state_machine_engine(home)
             execution = platform.run_hour(payload)
             if execution["status"] != "SUCCEEDED":
                 raise InvalidInput(_run_failure(execution))

@@ -95,15 +95,16 @@ def test_models_validate_names_each_file_and_construct_that_would_not_refresh_in
     folder = tmp_path / "models" / "messaging"
     folder.mkdir(parents=True)
     (folder / "sent_daily.sql").write_text(
-        "{{ config(grain=['tenant_id', 'day']) }}\n"
-        "SELECT e.tenant_id, DATE_TRUNC('day', e.event_at) AS day, COUNT(*) AS sent\n"
-        "FROM {{ source('messaging.events') }} AS e WHERE e.event_type = 'sent' GROUP BY 1, 2\n"
+        "{{ config(grain=['tenant_id', 'campaign_id', 'day']) }}\n"
+        "SELECT e.tenant_id, COALESCE(e.campaign_id, 0) AS campaign_id, DATE_TRUNC('day', e.event_at) AS day,\n"
+        "    COUNT(*) AS sent\n"
+        "FROM {{ source('messaging.events') }} AS e WHERE e.event_type = 'sent' GROUP BY 1, 2, 3\n"
     )
     (folder / "readers.sql").write_text(
         "{{ config(grain=['tenant_id', 'day']) }}\n"
-        "SELECT s.tenant_id, s.day, COUNT(DISTINCT c.campaign_id) AS campaigns, MEDIAN(s.sent) AS typical\n"
+        "SELECT s.tenant_id, s.day, COUNT(DISTINCT c.name) AS names, MEDIAN(s.sent) AS typical\n"
         "FROM {{ ref('sent_daily') }} AS s LEFT JOIN {{ source('messaging.campaigns') }} AS c\n"
-        "ON c.tenant_id = s.tenant_id GROUP BY 1, 2\n"
+        "ON c.tenant_id = s.tenant_id AND c.campaign_id = s.campaign_id GROUP BY 1, 2\n"
     )
 
     # When it is validated, and the packaged models are validated and listed

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tenant_analytics import cli
 from tenant_analytics.errors import InvalidInput
+from tenant_analytics.local.aws import _engine_log
 
 
 @pytest.fixture(autouse=True)
@@ -113,31 +113,23 @@ def test_a_failed_run_is_one_line_of_error_and_message_without_the_stack_trace()
     assert cli._run_failure({"status": "ABORTED"}) == "the run ABORTED: unknown error: no cause given"
 
 
-@pytest.fixture
-def engine_logger() -> Iterator[logging.Logger]:
+def test_the_state_machine_engines_errors_go_to_the_home_log_not_the_console(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     engine = logging.getLogger("moto.stepfunctions")
     handlers, propagate = list(engine.handlers), engine.propagate
-    yield engine
-    for handler in engine.handlers:
-        if handler not in handlers:
-            engine.removeHandler(handler)
-            handler.close()
-    engine.propagate = propagate
+    state = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
 
+    # Given the local AWS about to run the state machine
+    with _engine_log(home / "logs"):
+        # When the engine logs an exception of a state, as moto does also for those the definition handles
+        state.error("Exception=NoSuchJsonPathError ...")
 
-def test_the_state_machine_engines_errors_go_to_the_home_log_not_the_console(
-    engine_logger: logging.Logger, home: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Given the CLI about to run the state machine
-    cli._log_state_machine_engine(home)
-    cli._log_state_machine_engine(home)  # once is enough: a second call adds no second handler
-
-    # When the engine logs a failed state, as moto does with its whole cause
-    logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").error("Exception=FailureEvent ...")
-
-    # Then the console stays clean and the log keeps the failure, once
+    # Then the console stays clean and the log keeps it, once
     assert capsys.readouterr().err == ""
-    assert (home / "logs" / "stepfunctions.log").read_text().count("Exception=FailureEvent ...") == 1
+    assert (home / "logs" / "stepfunctions.log").read_text().count("Exception=NoSuchJsonPathError ...") == 1
+    # and afterwards the engine's logger is as it was
+    assert (engine.handlers, engine.propagate) == (handlers, propagate)
 
 
 def test_a_port_in_use_is_refused_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:

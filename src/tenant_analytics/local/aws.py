@@ -83,6 +83,28 @@ def _function_log(function_name: str) -> Iterator[Any]:
         yield log
 
 
+@contextmanager
+def _engine_log(log_dir: Path) -> Iterator[None]:
+    """Send the local state machine engine's errors to ``log_dir``/stepfunctions.log, not the console.
+
+    It logs an error for every exception a state raises, also those the definition handles (a Choice testing
+    ``IsPresent`` on a missing path, a Catch that routes a failure): on the console they would read as failures of
+    a run that succeeded. A run that fails says so itself; its states' full causes are in the file.
+    """
+    engine = logging.getLogger("moto.stepfunctions")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_dir / "stepfunctions.log", encoding="utf-8", delay=True)
+    propagate = engine.propagate
+    engine.addHandler(handler)
+    engine.propagate = False
+    try:
+        yield
+    finally:
+        engine.removeHandler(handler)
+        engine.propagate = propagate
+        handler.close()
+
+
 def invoke_handler(handler_path: str, function_name: str, event: Any) -> tuple[str, bool]:
     """Call the real handler; return (payload JSON, errored) the way Lambda reports a function error."""
     module_name, attr = handler_path.rsplit(".", 1)
@@ -546,6 +568,7 @@ def local_aws(
         stack.enter_context(_sdk_integration_patch())
         # moto's execution engine logs every state at INFO; keep the console for the platform's own output
         logging.getLogger("moto").setLevel(logging.ERROR)
+        stack.enter_context(_engine_log(home / "logs"))
         stack.callback(_set_log_dir, _set_log_dir(home / "logs"))
         sfn, arn = _create_resources(home)
         snapshot = StateSnapshot(home / "aws")
