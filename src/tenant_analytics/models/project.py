@@ -187,6 +187,7 @@ def _parse_model(path: Path, domain: str | None) -> Model:
     columns = _output_columns(path, query)
     _qualify_columns(path, query, columns)
     _check_joins(path, query)
+    _check_source_columns(path, query, columns)
     grain_expressions = _grain_expressions(path, query, grain, columns)
     _check_tenant_column(path, query, grain_expressions[0])
     _check_grouped(path, query, columns, grain, grain_expressions)
@@ -212,8 +213,8 @@ def _parse_model(path: Path, domain: str | None) -> Model:
 def load_project(directory: Path | None = None) -> ModelProject:
     """Parse every ``<domain>/<name>.sql`` under ``directory`` (default: the packaged models) into a project.
 
-    Returns the models in topological order; raises ModelError for the first unusable file, an unknown ref, an
-    ambiguous GROUP BY name or a cycle, naming the file and the problem.
+    Returns the models in topological order; raises ModelError for the first unusable file, an unknown ref, a column
+    that a ref'd model does not have, an ambiguous GROUP BY name or a cycle, naming the file and the problem.
     """
     root = directory or PACKAGED_SQL
     models = [parse_model(path) for path in model_files(root)]
@@ -229,8 +230,8 @@ def model_files(directory: Path) -> list[Path]:
 
 
 def order_models(models: Sequence[Model]) -> tuple[Model, ...]:
-    """Return ``models`` in topological order; raises ModelError on duplicate names, unknown refs, ambiguous GROUP BY
-    names and cycles."""
+    """Return ``models`` in topological order; raises ModelError on duplicate names, unknown refs, columns that a ref'd
+    model does not have, ambiguous GROUP BY names and cycles."""
     ordered, errors = _dag(models, {})
     if errors:
         raise errors[0]
@@ -238,9 +239,9 @@ def order_models(models: Sequence[Model]) -> tuple[Model, ...]:
 
 
 def dag_errors(models: Sequence[Model], unparsed: Mapping[str, Path]) -> list[ModelError]:
-    """Return every DAG problem of ``models``: duplicate names, unknown refs, GROUP BY names that an input's columns
-    make ambiguous, and each cycle. A ref to a name in ``unparsed`` (model name -> file that failed to parse) is
-    reported as a ref to a file with errors."""
+    """Return every DAG problem of ``models``: duplicate names, unknown refs, columns that a ref'd model does not
+    have, GROUP BY names that an input's columns make ambiguous, and each cycle. A ref to a name in ``unparsed`` (model
+    name -> file that failed to parse) is reported as a ref to a file with errors."""
     return _dag(models, unparsed)[1]
 
 
@@ -264,6 +265,7 @@ def _dag(models: Sequence[Model], unparsed: Mapping[str, Path]) -> tuple[tuple[M
                 errors.append(
                     ModelError(model.path, f"unknown ref '{ref}': no model file {ref}.sql", construct="unknown ref")
                 )
+        errors.extend(_ref_column_errors(model, by_name))
         errors.extend(_group_by_name_errors(model, by_name))
     ordered: list[Model] = []
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
@@ -438,7 +440,8 @@ def _qualify_columns(path: Path, query: exp.Select, columns: Sequence[str]) -> N
     parts = [*query.expressions, query.args.get("where"), query.args.get("having")]
     parts += [j.args.get("on") for j in query.args.get("joins") or []]
     for key in group.expressions if group is not None else []:
-        if not (isinstance(key, exp.Column) and not key.table and key.name in columns):  # not an output alias
+        bare = isinstance(key, exp.Column) and not key.table and isinstance(key.this, exp.Identifier)
+        if not (bare and _resolved_name(key.this) in columns):  # not an output alias (GROUP BY DAY is day)
             parts.append(key)
     unqualified = [
         column
@@ -463,6 +466,85 @@ def _qualify_columns(path: Path, query: exp.Select, columns: Sequence[str]) -> N
     if isinstance(identifier, exp.Identifier):
         for column in unqualified:
             column.set("table", identifier.copy())
+
+
+def _reference(column: exp.Column) -> tuple[str, str] | None:
+    """``(alias, name)`` of a column ``alias.name`` as PostgreSQL resolves them; None for ``name`` and ``alias.*``."""
+    table = column.args.get("table")
+    if isinstance(table, exp.Identifier) and isinstance(column.this, exp.Identifier):
+        return _resolved_name(table), _resolved_name(column.this)
+    return None
+
+
+def _qualified_columns(query: exp.Select) -> list[tuple[exp.Column, tuple[str, str]]]:
+    """The columns ``alias.name`` of ``query`` itself (not of its subqueries) in the order they are written, each
+    with its ``(alias, name)``."""
+    found = []
+    for column in query.find_all(exp.Column, bfs=False):
+        reference = _reference(column)
+        if reference is not None and _at_level(column, query):
+            found.append((column, reference))
+    return found
+
+
+def _check_source_columns(path: Path, query: exp.Select, columns: Sequence[str]) -> None:
+    """Reject a column of an alias that names no input, and a column that its source does not have (a ref's columns
+    are checked with the dependency graph, where its model is known)."""
+    items = {_resolved_alias(item): item for item in _from_items(query)}
+    for column, (alias, _) in _qualified_columns(query):
+        if alias not in items:
+            raise ModelError(
+                path,
+                f"column {column.sql('postgres')}: this model has no input called {column.table}; its inputs are "
+                f"{', '.join(_alias(item) for item in items.values()) or 'none'}",
+                construct="unknown column",
+            )
+    inputs = {
+        alias: (input_name_of(item), SOURCES[input_name_of(item)].columns)
+        for alias, item in items.items()
+        if isinstance(item, exp.Table) and item.db != MODEL_SCHEMA and input_name_of(item) in SOURCES
+    }
+    errors = _unknown_column_errors(path, query, columns, inputs)
+    if errors:
+        raise errors[0]
+
+
+def _ref_column_errors(model: Model, by_name: Mapping[str, Model]) -> list[ModelError]:
+    """One error per distinct column ``alias.name`` read from a ref'd model that is not an output column of it."""
+    inputs = {
+        _resolved_alias(item): (f"model {item.name}", by_name[item.name].columns)
+        for item in _from_items(model.query)
+        if isinstance(item, exp.Table) and item.db == MODEL_SCHEMA and item.name in by_name
+    }
+    return _unknown_column_errors(model.path, model.query, model.columns, inputs)
+
+
+def _unknown_column_errors(
+    path: Path, query: exp.Select, outputs: Sequence[str], inputs: Mapping[str, tuple[str, Sequence[str]]]
+) -> list[ModelError]:
+    """One error per distinct column ``alias.name`` of ``query`` itself whose input does not have it. ``inputs`` maps
+    an alias as PostgreSQL resolves it to the input as messages show it and its columns; other aliases (subqueries,
+    inputs checked elsewhere) are left alone, and so are the columns of subqueries."""
+    projections = dict(zip(outputs, query.expressions, strict=True))
+    errors: list[ModelError] = []
+    seen: set[tuple[str, str]] = set()
+    for column, (alias, name) in _qualified_columns(query):
+        if alias not in inputs or name in inputs[alias][1] or (alias, name) in seen:
+            continue
+        seen.add((alias, name))
+        shown, known = inputs[alias]
+        projection = projections.get(name)
+        if isinstance(projection, exp.Alias) and all(  # an output alias, not the very column it reads
+            _reference(c) != (alias, name) for c in projection.this.find_all(exp.Column)
+        ):
+            problem = (
+                f"{name} is an output column of this model, not a column of {shown}: repeat its expression "
+                f"({projection.this.sql('postgres')})"
+            )
+        else:
+            problem = f"{shown} has no column {name}; its columns are {', '.join(known)}"
+        errors.append(ModelError(path, f"column {column.sql('postgres')}: {problem}", construct="unknown column"))
+    return errors
 
 
 def _equalities(condition: exp.Expr | None, alias: str, others: set[str]) -> list[tuple[exp.Column, exp.Column]]:
@@ -761,34 +843,26 @@ def _group_by_names(query: exp.Select, columns: Sequence[str]) -> tuple[str, ...
 
 
 def _group_by_name_errors(model: Model, by_name: Mapping[str, Model]) -> list[ModelError]:
-    """A GROUP BY key written as a bare name that is both an output column and (maybe) an input column.
+    """A GROUP BY key written as a bare name that is both an output column and an input column.
 
     The loader groups by the output column's expression; PostgreSQL reads a bare GROUP BY name as an input column
-    first (and refuses it when two inputs have one). A ref's columns are its model's output columns; a landed table's
-    are known only as far as this model reads them (``e.created_at``), so any other may exist.
+    first (and refuses it when two inputs have one). A ref's columns are its model's output columns (an unknown ref
+    is reported as such), a source's those of ``SOURCES``; any other input (a subquery) may have a column of any name.
     """
     errors: list[ModelError] = []
     items = _from_items(model.query)
     for name in model.group_by_names:
         expression = _unaliased(model.query.expressions[model.columns.index(name)])
-        candidates: list[tuple[str, str]] = []  # (input alias, why it may have a column of that name)
+        candidates: list[tuple[str, str]] = []  # (input alias, why it has or may have a column of that name)
         for item in items:
             alias = _alias(item)
-            known = any(  # this model reads <alias>.<name>, so the input has that column
-                c.table == alias and _resolved_name(c.this) == name and _at_level(c, model.query)
-                for c in model.query.find_all(exp.Column)
-            )
             if isinstance(item, exp.Table) and item.db == MODEL_SCHEMA:
                 parent = by_name.get(item.name)
-                if known or (parent is not None and name in parent.columns):
+                if parent is not None and name in parent.columns:
                     candidates.append((alias, f"{alias}.{name} is a column of model {item.name}"))
-            elif isinstance(item, exp.Table):
-                shown = input_name_of(item)
-                candidates.append(
-                    (alias, f"{alias}.{name} is a column of {shown}")
-                    if known
-                    else (alias, f"{shown} may have a column {name} (a landed table's columns are not known here)")
-                )
+            elif isinstance(item, exp.Table) and input_name_of(item) in SOURCES:
+                if name in SOURCES[input_name_of(item)].columns:
+                    candidates.append((alias, f"{alias}.{name} is a column of {input_name_of(item)}"))
             else:
                 candidates.append((alias, f"{alias} may have a column {name}"))
         if not candidates:

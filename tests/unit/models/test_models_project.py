@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tenant_analytics.errors import InvalidInput
-from tenant_analytics.models import ModelError, load_project
+from tenant_analytics.models import ModelError, load_project, validate_project
 
 GRAIN = "{{ config(grain=['tenant_id', 'day']) }}\n"
 
@@ -24,6 +24,11 @@ def daily(source: str) -> str:
         GRAIN
         + f"SELECT t.tenant_id, DATE_TRUNC('day', t.created_at) AS day, COUNT(*) AS n FROM {source} AS t GROUP BY 1, 2"
     )
+
+
+def rollup(ref: str) -> str:
+    """A model over a model of the ``daily`` columns (tenant_id, day, n), with the same columns."""
+    return GRAIN + f"SELECT t.tenant_id, t.day, SUM(t.n) AS n FROM {{{{ ref('{ref}') }}}} AS t GROUP BY 1, 2"
 
 
 def test_packaged_project_is_in_dependency_order_with_declared_grains() -> None:
@@ -75,8 +80,8 @@ def test_descendants_follow_the_refs() -> None:
 
 def test_a_cycle_is_rejected_naming_the_file_and_the_cycle(tmp_path: Path) -> None:
     # Given two models that ref each other
-    write(tmp_path, "support/a.sql", daily("{{ ref('b') }}"))
-    write(tmp_path, "support/b.sql", daily("{{ ref('a') }}"))
+    write(tmp_path, "support/a.sql", rollup("b"))
+    write(tmp_path, "support/b.sql", rollup("a"))
 
     # When the project is loaded
     with pytest.raises(ModelError) as err:
@@ -290,3 +295,57 @@ def test_a_group_by_name_in_upper_case_names_the_output_column_as_postgresql_fol
 
     # Then MONTH is the output column month (an unquoted name is folded to lower case), as PostgreSQL reads it
     assert [e.sql("postgres") for e in monthly.grain_expressions] == ["t.tenant_id", "DATE_TRUNC('MONTH', t.day)"]
+
+
+# A column of a ref'd model that the model does not output, and the error naming it (``{path}``: the reader's file).
+UNKNOWN_REF_COLUMNS = {
+    "typo": (
+        GRAIN + "SELECT t.tenant_id, t.day, SUM(t.nn) AS n FROM {{ ref('daily') }} AS t GROUP BY 1, 2",
+        "{path}: column t.nn: model daily has no column nn; its columns are tenant_id, day, n",
+    ),
+    "source_column_the_model_does_not_output": (
+        GRAIN + "SELECT t.tenant_id, t.day, COUNT(t.assignee_id) AS n FROM {{ ref('daily') }} AS t GROUP BY 1, 2",
+        "{path}: column t.assignee_id: model daily has no column assignee_id; its columns are tenant_id, day, n",
+    ),
+    "output_alias_in_where": (
+        "{{ config(grain=['tenant_id', 'month']) }}\n"
+        "SELECT t.tenant_id, DATE_TRUNC('month', t.day) AS month, SUM(t.n) AS n FROM {{ ref('daily') }} AS t "
+        "WHERE t.month >= DATE '2024-01-01' GROUP BY 1, 2",
+        "{path}: column t.month: month is an output column of this model, not a column of model daily: repeat its "
+        "expression (DATE_TRUNC('MONTH', t.day))",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNKNOWN_REF_COLUMNS))
+def test_a_column_that_the_model_read_does_not_output_is_rejected(tmp_path: Path, case: str) -> None:
+    # Given a model reading a column that the model it refs does not output
+    write(tmp_path, "support/daily.sql", daily("{{ source('support.tickets') }}"))
+    text, problem = UNKNOWN_REF_COLUMNS[case]
+    path = write(tmp_path, "support/reader.sql", text)
+
+    # When the project is loaded
+    with pytest.raises(ModelError) as err:
+        load_project(tmp_path)
+
+    # Then the reader's file is rejected, naming the column and the model it reads (PostgreSQL would refuse it)
+    assert (err.value.file, err.value.construct) == (str(path), "unknown column")
+    assert err.value.message == problem.format(path=path)
+
+
+def test_every_unknown_column_of_a_ref_is_a_finding(tmp_path: Path) -> None:
+    # Given a model reading two columns its parent does not output, one of them twice
+    write(tmp_path, "support/daily.sql", daily("{{ source('support.tickets') }}"))
+    path = write(
+        tmp_path,
+        "support/reader.sql",
+        GRAIN + "SELECT t.tenant_id, t.day, SUM(t.nn) + MAX(t.nn) + MIN(t.x) AS n FROM {{ ref('daily') }} AS t "
+        "GROUP BY 1, 2",
+    )
+
+    # When the project is validated
+    findings = validate_project(tmp_path)
+
+    # Then each distinct column is reported once, against the reader
+    assert [(f.file, f.model, f.construct) for f in findings] == [(str(path), "reader", "unknown column")] * 2
+    assert [f.message.split(": ")[1] for f in findings] == ["column t.nn", "column t.x"]

@@ -17,6 +17,11 @@ def model(measure: str, tail: str = "", source: str = f"{SRC} AS t") -> str:
     return CONFIG + f"SELECT t.tenant_id, {DAY} AS day, {measure} AS m FROM {source} {tail} GROUP BY 1, 2"
 
 
+def rollup(source: str) -> str:
+    """A model over a model of ``model()``'s columns (tenant_id, day, m), with the same columns."""
+    return CONFIG + f"SELECT t.tenant_id, t.day, SUM(t.m) AS m FROM {source} AS t GROUP BY 1, 2"
+
+
 # One model per forbidden construct, and the words the finding must name.
 CASES = {
     "left_join": (
@@ -264,7 +269,7 @@ def test_every_dag_problem_is_reported(tmp_path: Path) -> None:
     ]:
         path = tmp_path / relative
         path.parent.mkdir(exist_ok=True)
-        path.write_text(model("COUNT(*)", source=f"{source} AS t"))
+        path.write_text(model("COUNT(*)", source=f"{source} AS t") if source == SRC else rollup(source))
 
     # When validated
     findings = validate_project(tmp_path)
@@ -475,11 +480,13 @@ AMBIGUOUS = {
         "'unknown')), but PostgreSQL reads a bare GROUP BY name as an input column first, and e.channel is a column "
         "of support.tickets;",
     ),
-    "column_the_model_does_not_read": (
-        model("COUNT(*)").replace("GROUP BY 1, 2", "GROUP BY 1, day"),
-        "GROUP BY day is ambiguous: this model groups by its output column day (DATE_TRUNC('DAY', t.created_at)), "
-        "but PostgreSQL reads a bare GROUP BY name as an input column first, and support.tickets may have a column "
-        "day (a landed table's columns are not known here);",
+    "source_column_the_model_does_not_read": (
+        "{{ config(grain=['tenant_id', 'status']) }}\n"
+        f"SELECT t.tenant_id, COALESCE(t.priority, 'none') AS status, COUNT(*) AS n FROM {SRC} AS t "
+        "GROUP BY 1, status",
+        "GROUP BY status is ambiguous: this model groups by its output column status (COALESCE(t.priority, "
+        "'none')), but PostgreSQL reads a bare GROUP BY name as an input column first, and t.status is a column of "
+        "support.tickets; group by the expression or its position, or rename the output column",
     ),
     "two_inputs": (
         model("COUNT(*)", source=f"{TWO} ON u.tenant_id = t.tenant_id AND u.ticket_id = t.ticket_id").replace(
@@ -513,13 +520,25 @@ ACCEPTED = {
         model("COUNT(*)", tail=f"WHERE t.ticket_id > (SELECT MAX(u.ticket_id) FROM {SRC} AS u)"),
         ["subquery"],
     ),
-    "quoted_upper_case_is_not_a_system_column": (model('MAX(t."XMIN")'), []),
     "system_column_name_in_text": (model("COUNT(*)", tail="WHERE t.status <> 'xmin'"), []),
     "group_by_a_name_that_is_the_same_column": (
         "{{ config(grain=['tenant_id', 'channel']) }}\n"
         f"SELECT e.tenant_id, e.channel AS channel, COUNT(*) AS n FROM {SRC} AS e GROUP BY tenant_id, channel",
         [],
     ),
+    # support.tickets has no column day, so PostgreSQL reads the bare name as the output column
+    "group_by_an_alias_that_no_input_has": (model("COUNT(*)").replace("GROUP BY 1, 2", "GROUP BY 1, day"), []),
+    "group_by_an_alias_in_upper_case": (model("COUNT(*)").replace("GROUP BY 1, 2", "GROUP BY 1, DAY"), []),
+    "columns_in_upper_case": (
+        CONFIG + f"SELECT t.tenant_id, DATE_TRUNC('day', T.CREATED_AT) AS day, COUNT(t.ASSIGNEE_ID) AS m "
+        f"FROM {SRC} AS t WHERE T.\"status\" <> 'spam' GROUP BY 1, 2",
+        [],
+    ),
+    "unknown_column_inside_a_subquery": (
+        model("COUNT(*)", tail=f"WHERE t.ticket_id IN (SELECT u.nope FROM {SRC} AS u WHERE u.x = t.y)"),
+        ["subquery"],
+    ),
+    "column_of_a_subquery_in_from": (model("MAX(t.anything)", source=f"(SELECT * FROM {SRC}) AS t"), ["subquery"]),
 }
 
 
@@ -535,3 +554,66 @@ def test_what_the_databases_accept_is_not_rejected_as_a_refused_construct(tmp_pa
 
     # Then only the findings it had anyway are reported
     assert [f.construct for f in findings] == constructs
+
+
+SOURCE_COLUMNS = (
+    "tenant_id, ticket_id, created_at, updated_at, status, priority, channel, requester_id, assignee_id, group_id, "
+    "organization_id, requester_name, assignee_name, group_name, organization_name, loaded_at"
+)
+# A column reference that PostgreSQL would refuse at refresh because its input has no such column.
+UNKNOWN_COLUMNS = {
+    "typo": (
+        model("MAX(t.creatd_at)"),
+        f"column t.creatd_at: support.tickets has no column creatd_at; its columns are {SOURCE_COLUMNS}",
+    ),
+    "typo_in_messaging_events": (
+        CONFIG + "SELECT e.tenant_id, DATE_TRUNC('day', e.evnt_at) AS day, COUNT(*) AS n "
+        "FROM {{ source('messaging.events') }} AS e GROUP BY 1, 2",
+        "column e.evnt_at: messaging.events has no column evnt_at; its columns are tenant_id, message_id, "
+        "event_type, event_at, campaign_id, template_id, channel, error_code, loaded_at",
+    ),
+    "typo_in_join": (
+        model("COUNT(*)", source=f"{TWO} ON u.tenant_id = t.tenant_id AND u.tickt_id = t.ticket_id"),
+        "column u.tickt_id: support.tickets has no column tickt_id;",
+    ),
+    "output_alias_in_where": (
+        model("COUNT(*)", tail="WHERE t.day >= DATE '2024-01-01'"),
+        "column t.day: day is an output column of this model, not a column of support.tickets: repeat its "
+        "expression (DATE_TRUNC('DAY', t.created_at))",
+    ),
+    "unqualified_output_alias_in_where": (
+        model("COUNT(*)", tail="WHERE day >= DATE '2024-01-01'"),
+        "column t.day: day is an output column of this model, not a column of support.tickets: repeat its "
+        "expression (DATE_TRUNC('DAY', t.created_at))",
+    ),
+    "output_alias_in_another_output_column": (
+        model("COUNT(CASE WHEN t.updated_at < day + INTERVAL '1 day' THEN 1 END)"),
+        "column t.day: day is an output column of this model, not a column of support.tickets: repeat its "
+        "expression (DATE_TRUNC('DAY', t.created_at))",
+    ),
+    "output_column_reading_the_missing_column_itself": (
+        CONFIG + f"SELECT t.tenant_id, t.day AS day, COUNT(*) AS m FROM {SRC} AS t GROUP BY 1, 2",
+        f"column t.day: support.tickets has no column day; its columns are {SOURCE_COLUMNS}",
+    ),
+    "quoted_upper_case_is_not_a_system_column": (
+        model('MAX(t."XMIN")'),
+        'column t."XMIN": support.tickets has no column XMIN;',
+    ),
+    "alias_of_no_input": (
+        model("MAX(x.status)"),
+        "column x.status: this model has no input called x; its inputs are t",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNKNOWN_COLUMNS))
+def test_a_column_that_its_source_does_not_have_is_rejected(tmp_path: Path, case: str) -> None:
+    # Given a model reading a column that its landed table does not have
+    text, problem = UNKNOWN_COLUMNS[case]
+
+    # When the project is validated
+    path, finding = only_finding(tmp_path, case, text)
+
+    # Then the file is rejected, naming the column and the input, instead of failing at refresh
+    assert finding.construct == "unknown column"
+    assert finding.message.startswith(f"{path}: {problem}"), finding.message
