@@ -105,10 +105,33 @@ def _engine_log(log_dir: Path) -> Iterator[None]:
         handler.close()
 
 
+class _CurrentStdout:
+    """A stream that writes wherever ``sys.stdout`` points at the time: a function's log file while it runs."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+_CURRENT_STDOUT = _CurrentStdout()
+
+
+def _follow_stdout() -> None:
+    """Point the functions' Powertools loggers at the current stdout: a Logger binds ``sys.stdout`` when its handler
+    module is imported, which is outside the redirection of a function's output to its log file."""
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        handler = getattr(logger, "powertools_handler", None)
+        if isinstance(handler, logging.StreamHandler) and handler.stream is not _CURRENT_STDOUT:
+            handler.setStream(_CURRENT_STDOUT)
+
+
 def invoke_handler(handler_path: str, function_name: str, event: Any) -> tuple[str, bool]:
     """Call the real handler; return (payload JSON, errored) the way Lambda reports a function error."""
     module_name, attr = handler_path.rsplit(".", 1)
     handler = getattr(importlib.import_module(module_name), attr)
+    _follow_stdout()
     try:
         # What a function prints (its metrics, warnings) goes to its log file, as on AWS to CloudWatch Logs.
         with _function_log(function_name) as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
