@@ -27,6 +27,18 @@ ORDER BY c.ordinal_position
 """
 
 
+def landed_tables(url: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Each source table of the database at ``url``: its columns in table order and its primary key."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(_CATALOG, (sorted(SOURCES),)).fetchall()
+    created: dict[str, tuple[list[str], list[tuple[int, str]]]] = {name: ([], []) for name in SOURCES}
+    for table, column, key_position in rows:
+        created[table][0].append(column)
+        if key_position is not None:
+            created[table][1].append((key_position, column))
+    return {name: (tuple(columns), tuple(c for _, c in sorted(key))) for name, (columns, key) in created.items()}
+
+
 def test_every_source_has_the_columns_and_primary_key_of_the_postgresql_stores_table(
     pg_admin: str, db_prefix: str
 ) -> None:
@@ -39,18 +51,10 @@ def test_every_source_has_the_columns_and_primary_key_of_the_postgresql_stores_t
         store.close()
 
     # When the landed tables' columns (in table order) and primary keys are read from the catalog
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(_CATALOG, (sorted(SOURCES),)).fetchall()
-    created: dict[str, tuple[list[str], list[tuple[int, str]]]] = {name: ([], []) for name in SOURCES}
-    for table, column, key_position in rows:
-        created[table][0].append(column)
-        if key_position is not None:
-            created[table][1].append((key_position, column))
+    created = landed_tables(url)
 
     # Then the loader knows exactly those columns, in that order, and the same keys
-    assert {
-        name: (tuple(columns), tuple(c for _, c in sorted(key))) for name, (columns, key) in created.items()
-    } == KNOWN
+    assert created == KNOWN
 
 
 def test_every_source_has_the_columns_and_primary_key_of_the_redshift_stores_table() -> None:
@@ -69,3 +73,12 @@ def test_every_source_has_the_columns_and_primary_key_of_the_redshift_stores_tab
 
     # Then the loader knows exactly those columns, in that order, and the same keys
     assert {name: created.get(name) for name in SOURCES} == KNOWN
+
+
+def test_the_engine_tests_stand_in_tables_have_the_sources_columns_and_keys(models_db: str) -> None:
+    # Given the landed tables the engine's tests create (tests/integration/models/conftest.py)
+    # When their columns and keys are read from the catalog
+    created = landed_tables(models_db)
+
+    # Then they are the tables the loader knows, so a model the loader accepts runs in those tests too
+    assert created == KNOWN
