@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlglot
 from sqlglot import Token, TokenType, exp
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from tenant_analytics.errors import InvalidInput
 from tenant_analytics.models.sources import SOURCES
@@ -173,7 +174,9 @@ def _parse_model(path: Path, domain: str | None) -> Model:
         raise ModelError(path, f"SQL does not parse: {exc}", construct="syntax") from exc
     if len(statements) != 1:
         raise ModelError(path, f"a model holds one SELECT, found {len(statements)} statements", construct="syntax")
-    query = statements[0]
+    # Names as PostgreSQL resolves them from here on: unquoted identifiers folded to lower case (T.Tenant_Id is
+    # t.tenant_id), quoted ones kept as written.
+    query = normalize_identifiers(statements[0], dialect="postgres")
     if isinstance(query, exp.SetOperation):
         kind = type(query).__name__.upper()
         raise ModelError(path, f"set operation {kind}: a model is one SELECT ... GROUP BY", construct="set operation")

@@ -201,6 +201,8 @@ SPELLINGS = {
     "FROM {{ ref('daily') }} AS t GROUP BY t.tenant_id, t.day",
     "quoted_group_by": PLAIN.replace("GROUP BY t.tenant_id, t.day", 'GROUP BY t."tenant_id", t."day"'),
     "double_quoted_ref": PLAIN.replace("ref('daily')", 'ref("daily")'),
+    "names_in_other_cases": GRAIN + "SELECT T.Tenant_Id, t.DAY, SUM(T.N) AS N FROM {{ ref('daily') }} AS T "
+    "GROUP BY t.TENANT_ID, T.Day",
     "whitespace_control": PLAIN.replace("{{ ref('daily') }}", "{{- ref('daily') -}}"),
     "braces_in_comment": PLAIN.replace("SELECT", "-- the {{ ... }} calls name the inputs\nSELECT"),
     "byte_order_mark": "\ufeff" + PLAIN,

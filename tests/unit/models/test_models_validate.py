@@ -411,7 +411,7 @@ REFUSED = {
     "xmax_upper_case": (
         model("COUNT(*)", tail="WHERE t.XMAX::text <> '0'"),
         "system column",
-        "column t.XMAX is the system column xmax",
+        "column t.xmax is the system column xmax",
     ),
     "cmin_quoted": (model('MAX(t."cmin"::text)'), "system column", 'column t."cmin" is the system column cmin'),
     "cmax": (model("MAX(t.cmax::text)"), "system column", "column t.cmax is the system column cmax"),
@@ -436,7 +436,7 @@ REFUSED = {
     "alias_twice": (
         model("COUNT(*)", source=f"{SRC} AS t JOIN {SRC} AS T ON T.tenant_id = t.tenant_id AND T.status = t.status"),
         "join",
-        "two inputs are called T (a name without double quotes is not case-sensitive); give each input its own alias",
+        "two inputs are called t (a name without double quotes is not case-sensitive); give each input its own alias",
     ),
 }
 
