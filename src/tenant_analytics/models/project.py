@@ -312,6 +312,15 @@ def _parse_grain(path: Path, args: str) -> tuple[str, ...]:
 
 
 def _check_tables(path: Path, query: exp.Select, refs: Sequence[str], sources: Sequence[str]) -> None:
+    for item in _from_items(query):
+        if isinstance(item, exp.Subquery) or (isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier)):
+            continue  # a named table, checked below; a subquery, which the validator reports
+        raise ModelError(
+            path,
+            f"{item.sql('postgres', comments=False)} is not an input: a model reads rows only from {{{{ ref() }}}} and "
+            f"{{{{ source() }}}} (a constant belongs in the SELECT list or a CASE)",
+            construct="table",
+        )
     ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
     for table in query.find_all(exp.Table):
         if table.name in ctes and not table.db:

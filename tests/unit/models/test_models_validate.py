@@ -433,6 +433,21 @@ REFUSED = {
         "parameter $1: nothing binds a value to it when the model is refreshed; write the value",
     ),
     "placeholder": (model("COUNT(*)", tail="WHERE t.status = %(status)s"), "parameter", "parameter %(status)s"),
+    "values_input": (
+        model("COUNT(*)", source=f"{SRC} AS t JOIN (VALUES (1, 'a')) AS v(n, s) ON v.n = t.ticket_id"),
+        "table",
+        "(VALUES (1, 'a')) AS v(n, s) is not an input: a model reads rows only from {{ ref() }} and {{ source() }}",
+    ),
+    "function_input": (
+        model("COUNT(*)", source=f"{SRC} AS t JOIN generate_series(1, 3) AS g(n) ON g.n = t.ticket_id"),
+        "table",
+        "GENERATE_SERIES(1, 3) AS g(n) is not an input: a model reads rows only from",
+    ),
+    "unnest_input": (
+        model("COUNT(*)", source=f"{SRC} AS t JOIN UNNEST(ARRAY[1, 2]) AS u(n) ON u.n = t.ticket_id"),
+        "table",
+        "UNNEST(ARRAY[1, 2]) AS u(n) is not an input: a model reads rows only from",
+    ),
     "alias_twice": (
         model("COUNT(*)", source=f"{SRC} AS t JOIN {SRC} AS T ON T.tenant_id = t.tenant_id AND T.status = t.status"),
         "join",
