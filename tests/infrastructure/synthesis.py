@@ -65,3 +65,20 @@ def synthesize(outdir: Path) -> SynthResult:
         if path.is_file():
             result.templates[stack] = json.loads(path.read_text())
     return result
+
+
+def as_list(value: Any) -> list[Any]:
+    """A policy field that may hold one value or a list, as a list."""
+    return value if isinstance(value, list) else [value]
+
+
+def policy_text(value: Any) -> str:
+    """A template value as text: strings as they are, joins joined, the partition reference written <partition>."""
+    if isinstance(value, str):
+        return value
+    if value == {"Ref": "AWS::Partition"}:
+        return "<partition>"
+    if isinstance(value, dict) and "Fn::Join" in value:
+        delimiter, parts = value["Fn::Join"]
+        return str(delimiter).join(policy_text(part) for part in parts)
+    return json.dumps(value)

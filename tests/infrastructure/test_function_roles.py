@@ -3,14 +3,13 @@ settings under the platform's data key."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from tenant_analytics import constants as c
 
-from .synthesis import SynthResult
+from .synthesis import SynthResult, as_list, policy_text
 
 pytestmark = pytest.mark.xdist_group(name="cdk-synth")
 
@@ -24,22 +23,6 @@ ENI_ACTIONS = {
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
 }
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _text(value: Any) -> str:
-    """A policy value as text, the partition reference written <partition>."""
-    if isinstance(value, str):
-        return value
-    if value == {"Ref": "AWS::Partition"}:
-        return "<partition>"
-    if isinstance(value, dict) and "Fn::Join" in value:
-        delimiter, parts = value["Fn::Join"]
-        return str(delimiter).join(_text(part) for part in parts)
-    return json.dumps(value)
 
 
 def _functions(synth: SynthResult) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -70,12 +53,12 @@ def _role_statements(synth: SynthResult, stack: str, role_id: str) -> list[dict[
 
 def _grants(statements: list[dict[str, Any]], service: str) -> set[tuple[str, str]]:
     return {
-        (action, _text(resource))
+        (action, policy_text(resource))
         for statement in statements
         if statement["Effect"] == "Allow"
-        for action in _as_list(statement["Action"])
+        for action in as_list(statement["Action"])
         if action.startswith(f"{service}:")
-        for resource in _as_list(statement["Resource"])
+        for resource in as_list(statement["Resource"])
     }
 
 

@@ -3,34 +3,18 @@ land in groups the stacks make first under the logs key; the databases reach out
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from tenant_analytics import constants as c
 
-from .synthesis import SynthResult
+from .synthesis import SynthResult, as_list, policy_text
 
 pytestmark = pytest.mark.xdist_group(name="cdk-synth")
 
 LOGS_ARN = "arn:aws:logs:eu-west-1:111111111111"
 AUDIT_LOGS = ("userlog", "connectionlog", "useractivitylog")
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value == {"Ref": "AWS::Partition"}:
-        return "<partition>"
-    if isinstance(value, dict) and "Fn::Join" in value:
-        delimiter, parts = value["Fn::Join"]
-        return str(delimiter).join(_text(part) for part in parts)
-    return json.dumps(value)
 
 
 def _logs_key_import(synth: SynthResult) -> dict[str, str]:
@@ -82,11 +66,11 @@ def test_spark_runs_on_emr_serverless_log_to_an_encrypted_group_their_role_may_w
     ]
     own = f"{LOGS_ARN}:log-group:/aws/emr-serverless/{c.EMR_APPLICATION}:*"
     logs = {
-        (action, _text(resource))
+        (action, policy_text(resource))
         for statement in statements
-        for action in _as_list(statement["Action"])
+        for action in as_list(statement["Action"])
         if action.startswith("logs:")
-        for resource in _as_list(statement["Resource"])
+        for resource in as_list(statement["Resource"])
     }
     assert logs == {
         ("logs:DescribeLogGroups", f"{LOGS_ARN}:*"),
