@@ -395,7 +395,14 @@ def _check_system_columns(path: Path, query: exp.Select) -> None:
 
 def _check_redshift_syntax(path: Path, query: exp.Select) -> None:
     """Aggregate syntax PostgreSQL runs and Redshift does not have: the model would not compile to a view there."""
-    for node in query.find_all(exp.Filter, exp.Order):
+    for node in query.find_all(exp.Filter, exp.Order, exp.Collate):
+        if isinstance(node, exp.Collate):
+            raise ModelError(
+                path,
+                f"{node.sql('postgres')}: Redshift has no COLLATE clause (its COLLATE is a function with other "
+                f"collations), so the model's view could not be created there; remove it",
+                construct="COLLATE clause",
+            )
         if isinstance(node, exp.Filter):
             raise ModelError(
                 path,

@@ -335,6 +335,11 @@ REFUSED = {
         "COUNT(*) FILTER(WHERE t.status = 'open'): Redshift has no FILTER clause on aggregates, so the model's view "
         "could not be created there; aggregate a CASE instead",
     ),
+    "collate_clause": (
+        model('MAX(t.status COLLATE "C")'),
+        "COLLATE clause",
+        't.status COLLATE "C": Redshift has no COLLATE clause',
+    ),
     "ordered_aggregate": (
         model("MAX(t.status ORDER BY t.updated_at)"),
         "ordered aggregate",
