@@ -19,7 +19,7 @@ from tenant_analytics import constants as c
 from .config import PlatformConfig
 from .constructs.data_lake import grant_prefix_list, grant_prefix_read
 from .constructs.hourly_pipeline import FunctionSchedule, HourlyPipeline, HourlySchedule
-from .constructs.lambda_runtime import PlatformFunction, execution_role
+from .constructs.lambda_runtime import PlatformFunction, confine_trigger_provider, execution_role
 from .constructs.nag import acknowledge, acknowledge_data_grants, acknowledge_key_grants, resource_finding
 from .constructs.spark import SparkCode, SparkData, SparkServerlessApplication, TransformJob
 from .constructs.stores import AnalyticsStores
@@ -189,6 +189,9 @@ class PipelineStack(Stack):
             # after every grant of the function (its role, its role's policies, its Data API policy: resources apart
             # from the function) and its log group, not only after the function version the trigger invokes
             execute_after=[setup],
+        )
+        confine_trigger_provider(
+            self, logs_key=logs_key, log_group_name=f"/aws/lambda/{c.function_name('setup')}-trigger"
         )
 
         self.functions: dict[str, lambda_.Function] = {

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling, Stack
+from aws_cdk import AssetHashType, BundlingOptions, CfnResource, DockerImage, Duration, ILocalBundling, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from tenant_analytics import constants as c
@@ -237,3 +238,41 @@ def vpc_interface_policy(in_account: str) -> iam.PolicyDocument:
             ),
         ]
     )
+
+
+# The function CDK makes (once per stack) to run triggers.Trigger handlers, and its role.
+TRIGGER_PROVIDER = "AWSCDK.TriggerCustomResourceProviderCustomResourceProvider"
+
+
+def confine_trigger_provider(stack: Stack, *, logs_key: kms.IKey, log_group_name: str) -> logs.LogGroup:
+    """Give the stack's trigger provider an encrypted log group of a known name, and log rights to that group only.
+
+    CDK makes the provider with ``AWSLambdaBasicExecutionRole`` (every log group of the account) and no function
+    name, so Lambda would create its group itself: unencrypted, kept forever. Its resources are plain CloudFormation
+    to CDK (no L2 construct), so the group is set and the managed policy replaced by overrides. Returns the group.
+    """
+    provider = stack.node.find_child(TRIGGER_PROVIDER)
+    handler = provider.node.find_child("Handler")
+    role = provider.node.find_child("Role")
+    assert isinstance(handler, CfnResource) and isinstance(role, CfnResource)
+    group = encrypted_log_group(stack, "TriggerProviderLogs", key=logs_key, name=log_group_name)
+    handler.add_property_override("LoggingConfig", {"LogGroup": group.log_group_name})
+    handler.node.add_dependency(group)
+    role.add_property_deletion_override("ManagedPolicyArns")
+    role.add_property_override(
+        "Policies.1",  # after CDK's own "Inline" policy (invoking the triggers' handlers)
+        {
+            "PolicyName": "WriteOwnLogs",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": group.log_group_arn,  # <group ARN>:*, the group and its streams
+                    }
+                ],
+            },
+        },
+    )
+    return group

@@ -3,6 +3,7 @@ land in groups the stacks make first under the logs key; the databases reach out
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -146,3 +147,32 @@ def test_no_security_group_in_the_vpc_allows_all_outbound_traffic(synth: SynthRe
             rules = _egress(synth, stack, group_id)
             assert rules, group_id
             assert all(str(rule["IpProtocol"]) != "-1" for rule in rules), (group_id, rules)
+
+
+def test_the_trigger_provider_logs_to_an_encrypted_group_and_may_write_only_there(synth: SynthResult) -> None:
+    # Given the function CDK makes to run the SetupStores trigger, and its role
+    pipeline = synth.templates["Pipeline"]["Resources"]
+    (handler,) = [
+        r for k, r in pipeline.items() if r["Type"] == "AWS::Lambda::Function" and "TriggerCustomResourceProvider" in k
+    ]
+    role = pipeline[handler["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
+
+    # Then it logs to a group of the stack under the logs key, made before it
+    group_id = handler["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    assert group_id in handler["DependsOn"]
+    group = pipeline[group_id]["Properties"]
+    assert group["LogGroupName"] == f"/aws/lambda/{c.function_name('setup')}-trigger"
+    _assert_under_the_logs_key(synth, group)
+    # And its role has no AWS-managed policy (AWSLambdaBasicExecutionRole writes every group) and log rights on that
+    # group only, besides invoking the trigger's handler
+    assert "ManagedPolicyArns" not in role
+    logs = {
+        (action, json.dumps(resource))
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in as_list(statement["Action"])
+        if action.startswith("logs:")
+        for resource in as_list(statement["Resource"])
+    }
+    own = json.dumps({"Fn::GetAtt": [group_id, "Arn"]})
+    assert logs == {("logs:CreateLogStream", own), ("logs:PutLogEvents", own)}
