@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -26,7 +27,11 @@ def admin_url(home: Path, database_url: str | None) -> str:
     """Return a superuser URL of the server: ``database_url`` if given, else the embedded server's."""
     if database_url:
         return database_url
-    import pgserver  # only needed for the embedded server
+    with warnings.catch_warnings():
+        # pgserver picks its lock and socket folder when imported; without XDG_RUNTIME_DIR (CI, containers) that is
+        # a folder under /tmp, which is fine: not worth a warning on every command's console
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver  # only needed for the embedded server
 
     pgdata = home / "pgdata"
     with _lock:
