@@ -11,12 +11,15 @@ Used by the aggregator Lambda and by local replay. For one batch:
 3. the transaction commits. If the database is unreachable, nothing is committed and every record from the
    lowest unprocessed sequence number on is reported for redelivery.
 
-Lateness is measured in event time: the watermark is the newest commit time seen on the stream (all shards)
-including this batch, so replaying a captured stream behaves like the live stream did. A change committed
-before ``watermark - allowed_lateness`` is late. Processing time is used only to refuse changes committed more
-than ``max_future`` ahead of the clock (they would drag the watermark forward and make every real change late).
-Seen identities are kept for ``allowed_lateness + dedupe_margin``; a republished change older than that is late
-anyway, so it can never reach a bin twice.
+Lateness is measured in event time, per shard: the watermark is the newest commit time seen on the shard
+including this batch (a shard's records arrive in order, so a shard that fell behind, after an outage, catches up on
+time instead of setting its changes aside), and replaying a captured stream behaves like the live stream did. A
+change committed before ``watermark - allowed_lateness`` is late. Processing time is used only to refuse changes
+committed more than ``max_future`` ahead of the clock (they would drag the watermark forward and make every real
+change late), and to tell live shards from stopped ones. Seen identities are kept for ``allowed_lateness +
+dedupe_margin`` behind the slowest live shard's watermark; a republished change older than that on its shard is late
+anyway, so it can never reach a bin twice (a shard that committed nothing for that span, in processing time, no
+longer holds identities back: a change republished to it while it catches up may count twice).
 """
 
 from __future__ import annotations
@@ -150,10 +153,13 @@ def _aggregate(
             outcome.rejected = tuple(rejections[:delivered])
             on_time, late, watermark = _plan(items, tx.watermark, opts, outcome, keys)
             checkpoint = todo[-1][0] if todo else None
-            prune = watermark - opts.allowed_lateness - opts.dedupe_margin if watermark is not None else None
             if checkpoint is not None:
                 result = tx.apply(
-                    on_time=on_time, late=late, checkpoint=checkpoint, watermark=watermark, prune_before=prune
+                    on_time=on_time,
+                    late=late,
+                    checkpoint=checkpoint,
+                    watermark=watermark,
+                    keep_seen=opts.allowed_lateness + opts.dedupe_margin,
                 )
                 outcome.counted = result.counted
                 outcome.increments = result.increments

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -95,7 +95,7 @@ GRANT SELECT ON realtime.bins TO {QUERY_ROLE};
 _LOCK_CHECKPOINT = """
 INSERT INTO realtime.shard_checkpoints AS c (stream, shard_id) VALUES (%s, %s)
 ON CONFLICT (stream, shard_id) DO UPDATE SET updated_at = c.updated_at
-RETURNING c.last_sequence, (SELECT max(watermark) FROM realtime.shard_checkpoints WHERE stream = %s)
+RETURNING c.last_sequence, c.watermark
 """
 
 # Large arrays travel as one comma-separated text each: far cheaper to send than 10,000 bound array elements.
@@ -129,7 +129,15 @@ SET last_sequence = greatest(last_sequence, %s::numeric), watermark = greatest(w
 WHERE stream = %s AND shard_id = %s
 """
 
-_PRUNE_SEEN = "DELETE FROM realtime.seen_changes WHERE committed_at < %s"
+# Identities older than the slowest live shard of the stream needs, less the lateness and margin: a shard that has
+# committed a batch within that span (processing time) is live; one that has stopped (closed by a reshard, or
+# failing that long) no longer holds the table's growth back.
+_PRUNE_SEEN = """
+DELETE FROM realtime.seen_changes WHERE committed_at < (
+    SELECT min(watermark) FROM realtime.shard_checkpoints
+    WHERE stream = %(stream)s AND watermark IS NOT NULL AND updated_at > now() - %(keep)s
+) - %(keep)s
+"""
 
 # Failures worth retrying: the server is unreachable, went away, or chose this transaction as a victim.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.errors.TransactionRollback)
@@ -183,7 +191,7 @@ class ShardBatch:
         late: Sequence[PendingChange],
         checkpoint: int | None,
         watermark: datetime | None,
-        prune_before: datetime | None,
+        keep_seen: timedelta | None,
     ) -> ApplyResult:
         """Write a batch: count changes not seen before into bins, record late ones, advance the checkpoint."""
         cur = self._cur
@@ -228,8 +236,8 @@ class ShardBatch:
             late_recorded = len(cur.fetchall())
         if checkpoint is not None:
             cur.execute(_SAVE_CHECKPOINT, (str(checkpoint), watermark, self.stream, self.shard_id))
-        if prune_before is not None:
-            cur.execute(_PRUNE_SEEN, (prune_before,))
+        if keep_seen is not None:
+            cur.execute(_PRUNE_SEEN, {"stream": self.stream, "keep": keep_seen})
         return ApplyResult(
             counted=counted,
             increments=increments,
@@ -293,7 +301,7 @@ class RealtimeStore:
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ETL_ROLE)))
                 cur.execute("SELECT set_config('app.cdc_writer', 'on', true)")
-                cur.execute(_LOCK_CHECKPOINT, (stream, shard_id, stream))
+                cur.execute(_LOCK_CHECKPOINT, (stream, shard_id))
                 row = cur.fetchone()
                 last = int(row[0]) if row is not None and row[0] is not None else None
                 watermark = row[1] if row is not None else None

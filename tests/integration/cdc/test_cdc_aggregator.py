@@ -267,6 +267,45 @@ def test_database_lost_mid_batch_commits_nothing(realtime_store: RealtimeStore, 
     assert total(realtime_store) == 3
 
 
+def test_a_shard_that_fell_behind_catches_up_on_time_and_still_deduplicates(realtime_store: RealtimeStore) -> None:
+    # Given one shard at START + 3 h while another, after an outage, is still at START (its records arrive in order)
+    other = "shardId-000000000001"
+    run(realtime_store, records([ticket(1, offset=3 * 3600)]), now=NOW + timedelta(hours=3))
+    run(realtime_store, records([ticket(2)], first=1), shard=other, now=NOW + timedelta(hours=3))
+
+    # When the shard behind goes on with its next changes, ten minutes later in commit time
+    caught_up = run(
+        realtime_store, records([ticket(3, offset=600), ticket(4, offset=660)], first=2), shard=other, now=NOW
+    )
+
+    # Then they count in their bins, not set aside as late: lateness is measured against the shard's own progress
+    assert caught_up.counted == 2 and caught_up.late == 0
+    assert total(realtime_store) == 4
+    # And the identities of the shard behind were kept while the other moved on: a republished change counts once
+    again = run(realtime_store, records([ticket(2)], first=4), shard=other, now=NOW)
+    assert again.counted == 0 and again.duplicates == 1 and total(realtime_store) == 4
+
+
+def test_a_shard_that_stopped_does_not_hold_back_the_pruning_of_identities(realtime_store: RealtimeStore) -> None:
+    # Given two shards at START, one of which then stops (closed by a reshard): no batch for two hours
+    opts = AggregatorOptions(allowed_lateness=timedelta(hours=1), dedupe_margin=timedelta(minutes=10))
+    closed = "shardId-000000000001"
+    run(realtime_store, records([ticket(1)]), options=opts)
+    run(realtime_store, records([ticket(2)], first=1), shard=closed, options=opts)
+    with psycopg.connect(realtime_store._conninfo) as conn:
+        conn.execute(
+            "UPDATE realtime.shard_checkpoints SET updated_at = now() - interval '2 hours' WHERE shard_id = %s",
+            (closed,),
+        )
+
+    # When the live shard moves three hours on
+    run(realtime_store, records([ticket(3, offset=3 * 3600)], first=2), options=opts, now=NOW + timedelta(hours=3))
+
+    # Then the identities older than the live shard needs are pruned: the table stays bounded
+    with psycopg.connect(realtime_store._conninfo) as conn:
+        assert conn.execute("SELECT count(*) FROM realtime.seen_changes").fetchone() == (1,)
+
+
 def test_seen_identities_are_pruned_past_the_lateness_and_margin(realtime_store: RealtimeStore) -> None:
     # Given changes at START and, later, a change three hours on
     opts = AggregatorOptions(allowed_lateness=timedelta(hours=1), dedupe_margin=timedelta(minutes=10))
