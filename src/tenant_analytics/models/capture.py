@@ -28,7 +28,7 @@ from tenant_analytics.errors import InvalidInput
 from tenant_analytics.models.delta import SIGN
 from tenant_analytics.models.project import MODEL_SCHEMA, Model, ModelProject, input_table
 from tenant_analytics.models.sources import SOURCES
-from tenant_analytics.stores.roles import ETL_ROLE
+from tenant_analytics.stores.roles import ETL_ROLE, all_tenants_policy
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -95,13 +95,14 @@ def table_columns(cur: psycopg.Cursor[tuple[Any, ...]], schema: str, table: str)
 
 
 def _change_table_policies(table: sql.Composable) -> list[sql.Composed]:
-    # Readable only by roles that bypass row-level security (the refresh); the capture function appends under any
-    # tenant setting. Nothing is granted to the query role.
+    # Readable only by the refresh (a superuser, or a member of the all-tenants role: Aurora's admin); the capture
+    # function appends under any tenant setting. Nothing is granted to the query role.
     return [
         sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table),
         sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(table),
         sql.SQL("DROP POLICY IF EXISTS capture ON {}").format(table),
         sql.SQL("CREATE POLICY capture ON {} FOR INSERT WITH CHECK (true)").format(table),
+        *all_tenants_policy(table),
     ]
 
 

@@ -15,8 +15,8 @@ How it works (see docs/models.md for the full account):
   (outer joins, subqueries, DISTINCT aggregates, ... see ``incremental_blockers``) is refreshed in full.
 * Consistency of the watermark with concurrent writers: see ``capture.snapshot_at_high_water``.
 
-The refresh runs as the connecting role, which must read every tenant's rows (it bypasses row-level
-security: the local superuser, or on Aurora a refresh role with BYPASSRLS); the tables it writes are owned by
+The refresh runs as the connecting role, which must read every tenant's rows: the local superuser, or Aurora's
+admin as a member of ``ta_all_tenants`` (see ``stores.roles``); the tables it writes are owned by
 ``ta_etl``, FORCE row-level security like the store's tables, and only SELECT is granted to ``ta_query``.
 """
 
