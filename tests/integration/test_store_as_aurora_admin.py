@@ -7,13 +7,19 @@ set up, loaded and refreshed by such an admin, and every model must hold every t
 
 from __future__ import annotations
 
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from tenant_analytics.cdc import synthetic as syn
+from tenant_analytics.cdc.aggregator import aggregate_batch
+from tenant_analytics.cdc.config import load_config
+from tenant_analytics.cdc.sink import MemoryFailureSink
+from tenant_analytics.cdc.store import RealtimeStore
 from tenant_analytics.local.postgres import admin_url, with_database
 from tenant_analytics.models import load_project, model_query_postgres
 from tenant_analytics.stores.postgres import PostgresStore
@@ -39,14 +45,25 @@ def rows(url: str, query: str) -> list[tuple[Any, ...]]:
         return sorted(conn.execute(query).fetchall(), key=repr)
 
 
-def test_an_admin_that_is_no_superuser_sets_up_loads_and_refreshes_every_tenant(tmp_path: Path) -> None:
-    # Given a server of its own and an admin like Aurora's master user, owning the analytics database
-    superuser = admin_url(tmp_path / "server", None)
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Superuser URL of a server of the module's own, with an admin like Aurora's master user (``cluster_admin``)."""
+    superuser = admin_url(tmp_path_factory.mktemp("aurora-admin") / "server", None)
     with psycopg.connect(superuser, autocommit=True) as conn:
         conn.execute("CREATE ROLE cluster_admin LOGIN NOSUPERUSER NOBYPASSRLS CREATEDB CREATEROLE")
-        conn.execute("CREATE DATABASE analytics OWNER cluster_admin")
-    url = make_conninfo(with_database(superuser, "analytics"), user="cluster_admin")
-    as_superuser = with_database(superuser, "analytics")
+    return str(superuser)
+
+
+def database_of_the_admin(server: str, name: str) -> tuple[str, str]:
+    """A new database owned by the admin: its URL as the admin and as the superuser."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER cluster_admin").format(sql.Identifier(name)))
+    return make_conninfo(with_database(server, name), user="cluster_admin"), with_database(server, name)
+
+
+def test_an_admin_that_is_no_superuser_sets_up_loads_and_refreshes_every_tenant(server: str) -> None:
+    # Given an admin like Aurora's master user (the first to create the platform's roles), owning the database
+    url, as_superuser = database_of_the_admin(server, "analytics")
     store = PostgresStore("aurora-1", url)
     try:
         # When it sets the store up (creating the platform's roles), two tenants' events land and it refreshes
@@ -80,3 +97,24 @@ def test_an_admin_that_is_no_superuser_sets_up_loads_and_refreshes_every_tenant(
         conn.execute("SELECT set_config('app.tenant_id', 'globex', true)")
         seen = conn.execute("SELECT tenant_id, message_id FROM models.message_status").fetchall()
     assert seen == [("globex", "m1")]
+
+
+def test_an_admin_that_is_no_superuser_sets_up_the_realtime_bins_and_counts_changes(server: str) -> None:
+    # Given the realtime store of a database the admin owns
+    url, _ = database_of_the_admin(server, "realtime")
+    store = RealtimeStore(url)
+    start = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    change = syn.maxwell_change(
+        "tickets", "insert", {"id": 1, "account_id": "acme", "status": "new"}, ts=start.timestamp(), position="b.1:1"
+    )
+    try:
+        # When it sets the store up and aggregates a batch, as the setup function and the aggregator do
+        store.ensure_schema()
+        outcome = aggregate_batch(
+            syn.stream_records([syn.encode(change)]), store, load_config(), "shard-0", sink=MemoryFailureSink()
+        )
+    finally:
+        store.close()
+
+    # Then the change is counted in its bin
+    assert outcome.counted == 1 and not outcome.failed_sequence_numbers
