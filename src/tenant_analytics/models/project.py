@@ -376,17 +376,12 @@ def _check_locks(path: Path, query: exp.Select) -> None:
         )
 
 
-def _resolved_name(identifier: exp.Identifier) -> str:
-    """The name as PostgreSQL resolves it: an unquoted identifier folded to lower case, a quoted one as written."""
-    return identifier.name if identifier.quoted else identifier.name.lower()
-
-
 def _check_system_columns(path: Path, query: exp.Select) -> None:
     for column in query.find_all(exp.Column):
-        if isinstance(column.this, exp.Identifier) and _resolved_name(column.this) in SYSTEM_COLUMNS:
+        if isinstance(column.this, exp.Identifier) and column.name in SYSTEM_COLUMNS:
             raise ModelError(
                 path,
-                f"column {column.sql('postgres')} is the system column {_resolved_name(column.this)}, whose value "
+                f"column {column.sql('postgres')} is the system column {column.name}, whose value "
                 f"changes when a row is updated or moved, or differs per table, and which Redshift does not have; read "
                 f"a column of the table instead",
                 construct="system column",
@@ -441,12 +436,6 @@ def _alias(item: exp.Expression) -> str:
     return item.alias_or_name if isinstance(item, exp.Table) else item.alias
 
 
-def _resolved_alias(item: exp.Expression) -> str:
-    alias = item.args.get("alias")
-    identifier = alias.this if alias is not None else item.this
-    return _resolved_name(identifier) if isinstance(identifier, exp.Identifier) else _alias(item)
-
-
 def is_session_value(column: exp.Column) -> bool:
     """Whether ``column`` is a word such as SYSDATE that the databases evaluate, not a column."""
     return not column.table and not column.this.quoted and column.name.lower() in SESSION_VALUES
@@ -460,7 +449,7 @@ def _qualify_columns(path: Path, query: exp.Select, columns: Sequence[str]) -> N
     parts += [j.args.get("on") for j in query.args.get("joins") or []]
     for key in group.expressions if group is not None else []:
         bare = isinstance(key, exp.Column) and not key.table and isinstance(key.this, exp.Identifier)
-        if not (bare and _resolved_name(key.this) in columns):  # not an output alias (GROUP BY DAY is day)
+        if not (bare and key.name in columns):  # not an output alias (GROUP BY DAY is day)
             parts.append(key)
     unqualified = [
         column
@@ -491,7 +480,7 @@ def _reference(column: exp.Column) -> tuple[str, str] | None:
     """``(alias, name)`` of a column ``alias.name`` as PostgreSQL resolves them; None for ``name`` and ``alias.*``."""
     table = column.args.get("table")
     if isinstance(table, exp.Identifier) and isinstance(column.this, exp.Identifier):
-        return _resolved_name(table), _resolved_name(column.this)
+        return table.name, column.name
     return None
 
 
@@ -509,7 +498,7 @@ def _qualified_columns(query: exp.Select) -> list[tuple[exp.Column, tuple[str, s
 def _check_source_columns(path: Path, query: exp.Select, columns: Sequence[str]) -> None:
     """Reject a column of an alias that names no input, and a column that its source does not have (a ref's columns
     are checked with the dependency graph, where its model is known)."""
-    items = {_resolved_alias(item): item for item in _from_items(query)}
+    items = {_alias(item): item for item in _from_items(query)}
     for column, (alias, _) in _qualified_columns(query):
         if alias not in items:
             raise ModelError(
@@ -531,7 +520,7 @@ def _check_source_columns(path: Path, query: exp.Select, columns: Sequence[str])
 def _ref_column_errors(model: Model, by_name: Mapping[str, Model]) -> list[ModelError]:
     """One error per distinct column ``alias.name`` read from a ref'd model that is not an output column of it."""
     inputs = {
-        _resolved_alias(item): (f"model {item.name}", by_name[item.name].columns)
+        _alias(item): (f"model {item.name}", by_name[item.name].columns)
         for item in _from_items(model.query)
         if isinstance(item, exp.Table) and item.db == MODEL_SCHEMA and item.name in by_name
     }
@@ -586,9 +575,8 @@ def _check_joins(path: Path, query: exp.Select) -> None:
     """Every join must equate a column of the joined input with one of another input, and the inputs must all be
     joined on ``tenant_id`` (a comma join's condition is the WHERE clause)."""
     aliases = [_alias(item) for item in _from_items(query)]
-    resolved = [_resolved_alias(item) for item in _from_items(query)]
     for position, alias in enumerate(aliases):
-        if resolved[position] in resolved[:position]:
+        if alias in aliases[:position]:
             raise ModelError(
                 path,
                 f"two inputs are called {alias} (a name without double quotes is not case-sensitive); give each "
@@ -848,8 +836,8 @@ def _group_key_name(key: exp.Expression, projections: dict[str, exp.Expression])
     for name, expression in projections.items():
         if _same(expression, key):
             return name
-    if isinstance(key, exp.Column) and not key.table and _resolved_name(key.this) in projections:
-        return _resolved_name(key.this)  # GROUP BY DAY names the output column day
+    if isinstance(key, exp.Column) and not key.table and key.name in projections:
+        return key.name  # GROUP BY DAY names the output column day
     return None
 
 
@@ -857,7 +845,7 @@ def _group_by_names(query: exp.Select, columns: Sequence[str]) -> tuple[str, ...
     """The output columns that the query's GROUP BY names by a bare name (which ``_qualify_columns`` left alone)."""
     group = query.args.get("group")
     keys = group.expressions if group is not None else []
-    named = (_resolved_name(k.this) for k in keys if isinstance(k, exp.Column) and not k.table)
+    named = (k.name for k in keys if isinstance(k, exp.Column) and not k.table)
     return tuple(name for name in named if name in columns)
 
 
@@ -887,9 +875,7 @@ def _group_by_name_errors(model: Model, by_name: Mapping[str, Model]) -> list[Mo
         if not candidates:
             continue
         (alias, _), *others = candidates
-        same = (
-            isinstance(expression, exp.Column) and expression.table == alias and _resolved_name(expression.this) == name
-        )
+        same = isinstance(expression, exp.Column) and expression.table == alias and expression.name == name
         if same and not others:
             continue  # the same column either way
         reasons = " and ".join(reason for _, reason in candidates)
