@@ -141,13 +141,7 @@ class PlatformFunction(Construct):
         log_group = encrypted_log_group(self, "Logs", key=logs_key, name=f"/aws/lambda/{name}")
         # The group's ARN as IAM policies name it (":*" covers the group and its streams).
         own_logs = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:/aws/lambda/{name}:*"
-        policies = {
-            "WriteOwnLogs": iam.PolicyDocument(
-                statements=[
-                    iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[own_logs])
-                ]
-            )
-        }
+        policies = {"WriteOwnLogs": own_log_writes(own_logs)}
         in_account = f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:*/*"
         if network:
             policies["ManageVpcInterfaces"] = vpc_interface_policy(in_account)
@@ -218,6 +212,14 @@ class PlatformFunction(Construct):
             )
 
 
+def own_log_writes(group_arn: str) -> iam.PolicyDocument:
+    """Writing one log group: streams created and written in it, nothing else of CloudWatch Logs (``group_arn``
+    ending in ``:*`` names the group and its streams)."""
+    return iam.PolicyDocument(
+        statements=[iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[group_arn])]
+    )
+
+
 def vpc_interface_policy(in_account: str) -> iam.PolicyDocument:
     """What Lambda needs to attach a function to the VPC: the EC2 actions of AWSLambdaVPCAccessExecutionRole (that
     policy also allows writing every log group, so it is not attached)."""
@@ -261,18 +263,7 @@ def confine_trigger_provider(stack: Stack, *, logs_key: kms.IKey, log_group_name
     role.add_property_deletion_override("ManagedPolicyArns")
     role.add_property_override(
         "Policies.1",  # after CDK's own "Inline" policy (invoking the triggers' handlers)
-        {
-            "PolicyName": "WriteOwnLogs",
-            "PolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                        "Resource": group.log_group_arn,  # <group ARN>:*, the group and its streams
-                    }
-                ],
-            },
-        },
+        # the group's ARN attribute ends in ":*": the group and its streams
+        {"PolicyName": "WriteOwnLogs", "PolicyDocument": own_log_writes(group.log_group_arn).to_json()},
     )
     return group
