@@ -120,10 +120,6 @@ def _refresh_and_export(
     return done
 
 
-# The schedule keeps the operational copy of the tenants the runs own (RUNNABLE_STATUSES): a suspended tenant is
-# not served, a migrating one's rows are moving between stores.
-
-
 def refresh_scheduled(
     store_ids: Iterable[str], registry: TenantRegistry, open_store: StoreOpener, *, export_uri: str | None = None
 ) -> RefreshResult:
@@ -132,6 +128,7 @@ def refresh_scheduled(
     so their hot dashboards on Aurora are as fresh as the models. A store whose refresh fails is not exported."""
     on_redshift: dict[str, list[str]] = defaultdict(list)
     for tenant in registry.list():
+        # the tenants the runs own: a suspended one is not served, a migrating one's rows are moving between stores
         if tenant.tier is Tier.REDSHIFT and tenant.status in RUNNABLE_STATUSES:
             on_redshift[tenant.store].append(tenant.tenant_id)
     result = RefreshResult()
