@@ -129,9 +129,9 @@ SET last_sequence = greatest(last_sequence, %s::numeric), watermark = greatest(w
 WHERE stream = %s AND shard_id = %s
 """
 
-# Identities older than the slowest live shard of the stream needs, less the lateness and margin: a shard that has
-# committed a batch within that span (processing time) is live; one that has stopped (closed by a reshard, or
-# failing that long) no longer holds the table's growth back.
+# Identities committed before the slowest live shard's watermark less the lateness and margin: no live shard can
+# take such a change on time any more. A shard is live when it committed a batch within that span (processing time);
+# one that stopped (closed by a reshard, or failing that long) no longer holds the table's growth back.
 _PRUNE_SEEN = """
 DELETE FROM realtime.seen_changes WHERE committed_at < (
     SELECT min(watermark) FROM realtime.shard_checkpoints
